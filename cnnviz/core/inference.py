@@ -1,0 +1,51 @@
+"""One input through one model: preprocessing, capture and top-k, shared by the CLI and the GUI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnviz.core.capture import Capture, capture
+from cnnviz.core.errors import InputMismatchError
+from cnnviz.core.imageio import read_image
+from cnnviz.core.preprocess import Prepared, prepare
+from cnnviz.core.zoo import spec_of
+
+
+@dataclass
+class Prediction:
+    top: list[tuple[str, float]]
+    prepared: Prepared
+    capture: Capture
+    notes: list[str] = field(default_factory=list)
+
+
+def top_k(probabilities: torch.Tensor, names: tuple[str, ...], k: int) -> list[tuple[str, float]]:
+    p = probabilities.reshape(-1).float().cpu()
+    values, indices = torch.topk(p, min(k, p.numel()))
+    return [(names[i] if i < len(names) else f"class {i}", float(v)) for v, i in zip(values, indices.tolist(),
+                                                                                      strict=True)]
+
+
+def run_image(model: nn.Module, rgb: np.ndarray, k: int = 5) -> Prediction:
+    """Prepare an RGB image for ``model``'s spec, capture every stage, and rank the classes."""
+    spec = spec_of(model)
+    prepared = prepare(rgb, spec)
+    result = capture(model, prepared.tensor)
+    if result.probabilities is None:
+        raise InputMismatchError(f"{spec.name} does not output class scores, so there is nothing to rank.")
+    return Prediction(top_k(result.probabilities, spec.class_names, k), prepared, result,
+                      list(prepared.notes) + list(spec.notes))
+
+
+def predict_image(model: nn.Module, path: str | Path, k: int = 5) -> Prediction:
+    image = read_image(path)
+    prediction = run_image(model, image.rgb, k)
+    prediction.notes[:0] = image.notes
+    if prediction.prepared.empty:
+        prediction.notes.append("no ink was found in the image; the prediction is for an empty canvas.")
+    return prediction
