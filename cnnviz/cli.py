@@ -1,0 +1,329 @@
+"""The command line: each sub-command calls core; the bare command opens the app.
+
+Errors a user can cause end as ``cnnviz: error: <sentence>`` on stderr with exit status 2,
+and no traceback unless ``--debug`` is given. Qt is imported only to open the app, so
+``cnnviz predict`` never loads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cnnviz import __version__
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A usage problem found after parsing (shown like an argparse error)."""
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not C,H,W (e.g. 1,28,28)") from None
+    if len(parts) != 3 or min(parts) < 1 or max(parts) > 4096:
+        raise argparse.ArgumentTypeError(f"'{text}' is not C,H,W with sizes 1..4096 (e.g. 1,28,28)")
+    return parts  # type: ignore[return-value]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _add_model_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--model", "-m", required=required, default=None if required else "lenet5-mnist",
+                        help="zoo name (see 'cnnviz models') or a model file (.safetensors, .pt, .pth)")
+    parser.add_argument("--arch", help="architecture of a state_dict file that does not name its own")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--untrained", action="store_true",
+                        help="use random weights for ImageNet models whose weights are not on this machine")
+    parser.add_argument("--trust-file", action="store_true",
+                        help="allow a model file that holds code (pickled module, TorchScript): only files you trust")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnviz", description="See inside a convolutional network while it works. "
+        "Without a sub-command, opens the app.")
+    parser.add_argument("--version", action="store_true", help="print versions (cnnviz, torch, CUDA, Qt) and exit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    _add_model_options(parser)
+    parser.add_argument("--image", help="open this image as the input")
+    parser.add_argument("--screenshot", metavar="PNG", help="save the window once the first result is shown, then exit")
+    parser.add_argument("--draw-demo", action="store_true", help="start with a digit drawn on the canvas")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list the model zoo")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("summary", help="per-stage table of a model")
+    p.add_argument("model", help="zoo name or model file")
+    p.add_argument("--input-shape", type=_shape, help="C,H,W (default: the model's own)")
+    p.add_argument("--arch")
+    p.add_argument("--untrained", action="store_true")
+    p.add_argument("--trust-file", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="classify images")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_model_options(p)
+    p.add_argument("--top", type=_positive, default=3)
+    p.add_argument("--json", action="store_true", help="one JSON object per line per image")
+
+    p = sub.add_parser("render", help="save every stage of a forward pass as PNG")
+    p.add_argument("image")
+    _add_model_options(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--npz", help="also save the raw arrays to this .npz")
+    p.add_argument("--shared-scale", action="store_true", help="one colour scale per stage, not per channel")
+
+    p = sub.add_parser("kernel", help="run hand-made kernels: conv -> ReLU -> pool")
+    p.add_argument("image")
+    p.add_argument("--kernel", "-k", action="append", required=True,
+                   help="preset name (e.g. sobel-x, edge4 for the four 4x4 edge filters) or a .json file")
+    p.add_argument("--padding", choices=("same", "valid"), default="same")
+    p.add_argument("--stride", type=_positive, default=1)
+    p.add_argument("--pool", type=_positive, default=2)
+    p.add_argument("--pool-kind", choices=("max", "avg"), default="max")
+    p.add_argument("--out", required=True)
+    p.add_argument("--npz")
+
+    p = sub.add_parser("train", help="train a zoo architecture and save safetensors + model card")
+    p.add_argument("--model", required=True, help="architecture (lenet5, mnist-cnn, ...)")
+    p.add_argument("--dataset", required=True,
+                   choices=("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion"))
+    p.add_argument("--data-root")
+    p.add_argument("--epochs", type=_positive, default=10)
+    p.add_argument("--batch-size", type=_positive, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", choices=("auto", "digits", "fashion", "none"), default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=_positive, help="use only the first N training samples (smoke runs)")
+    p.add_argument("--out", required=True, help="FILE.safetensors")
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix")
+    _add_model_options(p, required=True)
+    p.add_argument("--dataset", required=True,
+                   choices=("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion"))
+    p.add_argument("--data-root")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from cnnviz.core.errors import CnnvizError
+
+    try:
+        return _dispatch(args)
+    except (CnnvizError, CliError) as exc:
+        if args.debug:
+            raise
+        print(f"cnnviz: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("cnnviz: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.version:
+        print(version_text(args.device))
+        return 0
+    handlers = {None: _cmd_app, "models": _cmd_models, "summary": _cmd_summary, "predict": _cmd_predict,
+                "render": _cmd_render, "kernel": _cmd_kernel, "train": _cmd_train, "evaluate": _cmd_evaluate}
+    return handlers[args.command](args)
+
+
+def version_text(device: str = "auto") -> str:
+    import torch
+
+    from cnnviz.core.device import describe_device, resolve_device
+
+    try:
+        from PySide6 import __version__ as qt_version
+    except ImportError:  # pragma: no cover - PySide6 is a dependency
+        qt_version = "not installed"
+    cuda = f"available ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "not available"
+    return (f"cnnviz {__version__}\ntorch {torch.__version__}, CUDA {cuda}\nPySide6 {qt_version}\n"
+            f"device: {describe_device(resolve_device(device))}")
+
+
+def _load(args: argparse.Namespace, name: str | None = None):  # noqa: ANN202
+    from cnnviz.core.model_io import load_model
+
+    return load_model(name or args.model, args.device if hasattr(args, "device") else "auto",
+                      arch=getattr(args, "arch", None), pretrained=False if getattr(args, "untrained", False) else None,
+                      trust=getattr(args, "trust_file", False))
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    from cnnviz.qt.app import run_app  # Qt only here, so sub-commands never load it
+
+    return run_app(args)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from cnnviz.core.zoo import registry, weights_present
+
+    rows = []
+    for spec in registry().values():
+        if spec.weights is None:
+            status = "untrained (random init)"
+        elif weights_present(spec):
+            status = "trained"
+        elif spec.family == "imagenet":
+            status = "ImageNet weights not on this machine (downloaded on first use when online; --untrained)"
+        else:
+            status = "weights missing"
+        rows.append({"name": spec.name, "arch": spec.arch, "input_shape": list(spec.input_shape),
+                     "classes": len(spec.class_names), "family": spec.family, "trained": spec.trained and
+                     weights_present(spec), "status": status, "description": spec.description})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            shape = "x".join(map(str, r["input_shape"]))
+            print(f"{r['name']:<20} {shape:<10} {r['classes']:>5} classes  {r['status']}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from cnnviz.core.summary import summarize
+    from cnnviz.core.zoo import spec_of
+
+    args.device = "cpu"
+    model = _load(args, args.model)
+    shape = args.input_shape or spec_of(model).input_shape
+    summary = summarize(model, shape)
+    print(json.dumps(summary.to_json(), indent=1) if args.json else summary.format_table())
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from cnnviz.core.inference import predict_image
+
+    model = _load(args)
+    failures = 0
+    for path in args.images:
+        from cnnviz.core.errors import CnnvizError
+
+        try:
+            result = predict_image(model, path, args.top)
+        except CnnvizError as exc:
+            if len(args.images) == 1:
+                raise
+            print(f"cnnviz: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        if args.json:
+            print(json.dumps({"path": path, "top": [[c, round(p, 6)] for c, p in result.top],
+                              "notes": result.notes}))
+        else:
+            best = ", ".join(f"{c} {p * 100:.1f} %" for c, p in result.top)
+            print(f"{path}: {best}")
+            for note in result.notes:
+                print(f"  note: {note}")
+    return EXIT_USAGE if failures else 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from cnnviz.core.export import render_to_folder
+
+    model = _load(args)
+    written = render_to_folder(model, args.image, Path(args.out), npz=args.npz, shared_scale=args.shared_scale)
+    print(f"wrote {len(written)} images to {args.out}")
+    return 0
+
+
+def _cmd_kernel(args: argparse.Namespace) -> int:
+    from cnnviz.core.export import kernel_to_folder
+    from cnnviz.core.kernels import resolve_kernel
+
+    kernels = [k for spec in args.kernel for k in resolve_kernel(spec)]
+    written = kernel_to_folder(args.image, kernels, Path(args.out), padding=args.padding, stride=args.stride,
+                               pool=args.pool, pool_kind=args.pool_kind, npz=args.npz)
+    print(f"wrote {len(written)} images to {args.out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cnnviz.core.datasets import load_dataset
+    from cnnviz.core.device import resolve_device
+    from cnnviz.core.training import TrainConfig, dataset_stats, save_trained, train
+    from cnnviz.core.zoo import ARCHITECTURES, TORCHVISION_MODELS
+
+    if args.model not in ARCHITECTURES and args.model not in TORCHVISION_MODELS:
+        raise CliError(f"'{args.model}' is not an architecture; one of {', '.join(ARCHITECTURES)}.")
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise CliError(f"--out must end in .safetensors (got {out.name}).")
+    if args.lr <= 0:
+        raise CliError("--lr must be positive.")
+    device = resolve_device(args.device)
+    train_data = load_dataset(args.dataset, args.data_root, train=True)
+    test_data = load_dataset(args.dataset, args.data_root, train=False)
+    if args.dataset.startswith("samples-"):
+        rng = __import__("numpy").random.default_rng(args.seed)
+        order = rng.permutation(len(train_data))
+        cut = int(len(order) * 0.8)
+        train_data, test_data = train_data.subset(order[:cut]), train_data.subset(order[cut:])
+    if args.limit:
+        train_data = train_data.subset(slice(0, args.limit))
+    mean, std = dataset_stats(train_data.images)
+    config = TrainConfig(args.model, args.dataset, args.epochs, args.batch_size, args.lr, args.seed, args.augment)
+    print(f"training {args.model} on {len(train_data)} {args.dataset} images ({len(test_data)} to test) "
+          f"on {device}; mean {mean}, std {std}")
+
+    def progress(epoch: int, steps: int):  # noqa: ANN202
+        return lambda it: tqdm(it, total=steps, desc=f"epoch {epoch}/{args.epochs}", unit="batch", leave=False,
+                               file=sys.stderr, disable=None)
+
+    def report(stats) -> None:  # noqa: ANN001
+        print(f"epoch {stats.epoch:3d}: loss {stats.loss:.4f}, train accuracy {stats.train_accuracy * 100:.2f} %, "
+              f"test accuracy {stats.test_accuracy * 100:.2f} % ({stats.seconds:.1f} s)", flush=True)
+
+    result = train(config, train_data, test_data, device, mean, std, progress, report)
+    command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    card = save_trained(out, result, config, train_data.class_names, mean, std, (len(train_data), len(test_data)),
+                        command)
+    print(f"test accuracy {result.evaluation.accuracy * 100:.2f} %; wrote {out}, {card.name} and the plots")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cnnviz.core.datasets import load_dataset
+    from cnnviz.core.evaluation import evaluate
+    from cnnviz.core.zoo import spec_of
+
+    model = _load(args)
+    spec = spec_of(model)
+    data = load_dataset(args.dataset, args.data_root, train=False)
+    if data.images.shape[1:3] != spec.input_shape[1:]:
+        raise CliError(f"{args.dataset} images are {data.images.shape[2]}x{data.images.shape[1]} but {spec.name} "
+                       f"takes {spec.input_shape[2]}x{spec.input_shape[1]}.")
+    if len(data.class_names) != len(spec.class_names):
+        raise CliError(f"{args.dataset} has {len(data.class_names)} classes but {spec.name} predicts "
+                       f"{len(spec.class_names)}.")
+    result = evaluate(model, data, spec.mean, spec.std, spec.class_names)
+    print(json.dumps(result.to_json()) if args.json else result.format())
+    return 0
