@@ -1,0 +1,67 @@
+"""Starting the app: QApplication, error hooks, the main window, and --screenshot."""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import sys
+import traceback
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+SCREENSHOT_TIMEOUT_MS = 60_000
+
+
+def install_error_hook(window_getter) -> None:  # noqa: ANN001
+    """Exceptions in slots reach the user as a message; the app goes on. Native crashes are dumped."""
+    faulthandler.enable()
+
+    def hook(kind, value, tb) -> None:  # noqa: ANN001
+        traceback.print_exception(kind, value, tb)
+        window = window_getter()
+        if window is not None:
+            window.show_error(f"Something went wrong: {value} (details on the console).")
+
+    sys.excepthook = hook
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from cnnviz.qt.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("cnnviz")
+    app.setOrganizationName("cnnviz")
+    window = MainWindow(args.model, args.device, untrained=args.untrained)
+    install_error_hook(lambda: window)
+    if args.image:
+        window.open_image(args.image)
+    elif args.draw_demo:
+        window.draw_demo(7)
+    window.show()
+    status = {"code": 0}
+    if args.screenshot:
+        def grab(_result: object) -> None:
+            window.result_painted.disconnect(grab)
+            QTimer.singleShot(100, save)
+
+        def save() -> None:
+            app.processEvents()
+            if not window.grab().save(args.screenshot):
+                print(f"cnnviz: error: could not write the screenshot {args.screenshot}", file=sys.stderr)
+                status["code"] = 2
+            app.quit()
+
+        def give_up() -> None:
+            message = window.banner.text() or "no result was shown in time"
+            print(f"cnnviz: error: no screenshot taken: {message}", file=sys.stderr)
+            status["code"] = 2
+            app.quit()
+
+        window.result_painted.connect(grab)
+        window._thread.worker.failed.connect(lambda _m: QTimer.singleShot(200, give_up)
+                                             if window.last_result is None else None)
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
+    app.exec()
+    window.shutdown()
+    return status["code"]

@@ -1,0 +1,98 @@
+"""A drawing canvas: dark ink on white paper, round anti-aliased strokes, undo and clear.
+
+``changed`` fires on every mouse move, so the network updates while the pen moves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+CANVAS_SIZE = 280
+MAX_UNDO = 50
+
+
+class DrawCanvas(QWidget):
+    changed = Signal()
+
+    def __init__(self, size: int = CANVAS_SIZE, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(size, size)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setToolTip("Draw a digit with the mouse or a pen; the network updates while you draw.")
+        self.brush_width = 18.0
+        self.eraser = False
+        self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
+        self._image.fill(QColor(255, 255, 255))
+        self._undo: list[QImage] = []
+        self._last: QPointF | None = None
+
+    def clear(self) -> None:
+        self._push_undo()
+        self._image.fill(QColor(255, 255, 255))
+        self.update()
+        self.changed.emit()
+
+    def undo(self) -> None:
+        if self._undo:
+            self._image = self._undo.pop()
+            self.update()
+            self.changed.emit()
+
+    def _push_undo(self) -> None:
+        self._undo.append(self._image.copy())
+        del self._undo[:-MAX_UNDO]
+
+    def draw_strokes(self, strokes: list[list[tuple[float, float]]]) -> None:
+        """Paint strokes programmatically with the same pen as the mouse (demo, tests)."""
+        self._push_undo()
+        for stroke in strokes:
+            for a, b in zip(stroke, stroke[1:] or stroke, strict=False):
+                self._segment(QPointF(*a), QPointF(*b))
+        self.update()
+        self.changed.emit()
+
+    def to_array(self) -> np.ndarray:
+        """The canvas as a grey uint8 array (a copy, safe to hand to the worker thread)."""
+        image = self._image
+        ptr = image.constBits()
+        array = np.frombuffer(ptr, np.uint8, count=image.sizeInBytes()).reshape(image.height(), image.bytesPerLine())
+        return array[:, : image.width()].copy()
+
+    def _segment(self, a: QPointF, b: QPointF) -> None:
+        painter = QPainter(self._image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = QColor(255, 255, 255) if self.eraser else QColor(0, 0, 0)
+        width = self.brush_width * (2.0 if self.eraser else 1.0)
+        painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        painter.drawLine(a, b)
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._push_undo()
+            self._last = event.position()
+            self._segment(self._last, self._last)
+            self.update()
+            self.changed.emit()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._last is not None:
+            point = event.position()
+            self._segment(self._last, point)
+            self._last = point
+            self.update()
+            self.changed.emit()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._last = None
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.drawImage(0, 0, self._image)
+        painter.setPen(QColor(160, 160, 160))
+        painter.drawRect(0, 0, self.width() - 1, self.height() - 1)
+        painter.end()
