@@ -1,0 +1,23 @@
+"""Test setup: Qt runs offscreen, torch stays on one thread, and no test touches the network."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["CNNVIZ_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch cache, so tests never see (or write) the user's real one."""
+    home = tmp_path / "torch"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    torch.hub.set_dir(str(home / "hub"))
+    yield home
+    torch.hub.set_dir(str(home / "hub"))

@@ -1,0 +1,128 @@
+"""capture() sees every leaf output a forward hook sees, in order, with the same values."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import cnnviz
+from cnnviz.core.errors import InputMismatchError
+from cnnviz.core.zoo import registry
+
+ZOO = [name for name, spec in registry().items() if spec.family != "trained"]
+
+
+def hooked_outputs(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """The reference: a plain forward hook on every leaf module, copying at the moment it fires."""
+    seen: list[tuple[str, torch.Tensor]] = []
+    handles = [m.register_forward_hook(lambda _m, _i, o, n=n: seen.append((n, o.detach().clone())))
+               for n, m in model.named_modules() if n and not list(m.children())]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_capture_contains_every_hooked_output_in_order(name):
+    model = cnnviz.load_model(name, "cpu", pretrained=False)
+    spec = model.cnnviz_spec
+    torch.manual_seed(1)
+    x = torch.randn(1, *spec.input_shape)
+    result = cnnviz.capture(model, x)
+    assert result.traced, result.notes
+    position = 0
+    for hook_name, expected in hooked_outputs(model, x):
+        while position < len(result) and not (
+            result[position].output.shape == expected.shape and torch.equal(result[position].output, expected)
+        ):
+            position += 1
+        assert position < len(result), f"{hook_name} is missing from the capture of {name} (or out of order)"
+        position += 1
+    assert result[-1].kind == "softmax"
+    assert torch.allclose(result.probabilities.sum(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_inplace_relu_does_not_overwrite_bn_output():
+    model = cnnviz.load_model("resnet18", "cpu", pretrained=False)
+    result = cnnviz.capture(model, torch.randn(1, 3, 64, 64))
+    assert result.by_name("bn1").output.min() < 0  # resnet's ReLU is inplace=True
+    assert result.by_name("relu").output.min() >= 0
+
+
+def test_module_called_twice_gives_two_stages_and_residual_add_is_visible():
+    model = cnnviz.load_model("resnet18", "cpu", pretrained=False)
+    names = cnnviz.capture(model, torch.randn(1, 3, 64, 64)).names
+    assert "layer1.0.relu" in names and "layer1.0.relu_1" in names
+    assert "layer1.0.add" in names
+    assert names.index("layer1.0.relu") < names.index("layer1.0.add") < names.index("layer1.0.relu_1")
+
+
+class Functional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        z = F.relu(y, inplace=True)
+        z += 1.0
+        return self.fc(torch.flatten(z, 1))
+
+
+def test_functional_relu_and_inplace_add_are_stages_and_do_not_overwrite():
+    model = Functional().eval()
+    x = torch.randn(1, 1, 8, 8)
+    with torch.no_grad():
+        conv_ref = model.conv(x)
+    result = cnnviz.capture(model, x)
+    assert [s.kind for s in result] == ["conv", "relu", "add", "flatten", "linear", "softmax"]
+    assert torch.equal(result.by_name("conv").output, conv_ref)
+    assert result.by_name("conv").output.min() < 0
+    assert result.by_name("conv").module is model.conv
+    assert result.by_name("relu").inputs == ("conv",)
+
+
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(2 * 6 * 6, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.sum() > 1e9:  # data-dependent control flow: fx cannot trace this
+            y = y * 0
+        return self.fc(self.relu(y).flatten(1))
+
+
+def test_untraceable_model_falls_back_to_copying_hooks():
+    model = Untraceable().eval()
+    result = cnnviz.capture(model, torch.randn(1, 1, 8, 8))
+    assert not result.traced and result.notes
+    assert [s.name for s in result] == ["conv", "relu", "fc", "softmax"]
+    assert result.by_name("conv").output.min() < 0  # copied before the in-place ReLU
+
+
+def test_weight_edits_show_without_retracing():
+    model = cnnviz.load_model("lenet5", "cpu")
+    x = torch.rand(1, 1, 28, 28)
+    before = cnnviz.capture(model, x).by_name("conv1").output.clone()
+    with torch.no_grad():
+        model.conv1.weight.zero_()
+        model.conv1.bias.zero_()
+    after = cnnviz.capture(model, x).by_name("conv1").output
+    assert not torch.equal(before, after) and after.abs().max() == 0
+
+
+def test_mismatched_input_names_the_stage():
+    model = cnnviz.load_model("lenet5", "cpu")
+    with pytest.raises(InputMismatchError, match="fc1"):
+        cnnviz.capture(model, torch.rand(1, 1, 40, 40))
+    with pytest.raises(InputMismatchError, match="conv1"):
+        cnnviz.capture(model, torch.rand(1, 3, 28, 28))

@@ -1,0 +1,110 @@
+"""Datasets are read with explicit checks; renders are the right colours and shapes."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from cnnviz.core.capture import Stage
+from cnnviz.core.datasets import load_dataset, load_folder, load_idx_dataset, load_samples, read_idx
+from cnnviz.core.errors import DatasetError
+from cnnviz.core.imageio import write_png
+from cnnviz.core.render import colormap, filter_grid, mosaic_tensor, probability_bars, stage_mosaics
+
+
+def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist(root, n=12, gz=False):
+    rng = np.random.default_rng(0)
+    files = {"train-images-idx3-ubyte": rng.integers(0, 255, (n, 28, 28)), "train-labels-idx1-ubyte": np.arange(n) % 10,
+             "t10k-images-idx3-ubyte": rng.integers(0, 255, (n, 28, 28)), "t10k-labels-idx1-ubyte": np.arange(n) % 10}
+    root.mkdir(parents=True, exist_ok=True)
+    for name, array in files.items():
+        data = idx_bytes(np.asarray(array))
+        if gz:
+            with gzip.open(root / (name + ".gz"), "wb") as handle:
+                handle.write(data)
+        else:
+            (root / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("layout,gz", [("torchvision", False), ("flat", True), ("flat", False)])
+def test_both_layouts(tmp_path, layout, gz):
+    root = tmp_path / "data"
+    write_mnist(root / "MNIST" / "raw" if layout == "torchvision" else root, gz=gz)
+    data = load_idx_dataset(root, "mnist", train=True)
+    assert data.images.shape == (12, 28, 28) and data.labels.tolist()[:3] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"\x01\x02\x08\x01" + (3).to_bytes(4, "big") + b"abc", "magic"),
+    (b"\x00\x00\x07\x01" + (3).to_bytes(4, "big") + b"abc", "type code"),
+    (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"abc", "truncated"),
+    (b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + b"abc", "truncated"),
+])
+def test_bad_idx_files(tmp_path, data, reason):
+    path = tmp_path / "bad-idx"
+    path.write_bytes(data)
+    with pytest.raises(DatasetError, match=reason):
+        read_idx(path)
+
+
+def test_folder_dataset(tmp_path):
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            write_png(tmp_path / cls / f"{i}.png", np.full((10, 10, 3), i * 50, np.uint8))
+    data = load_folder(tmp_path, size=(8, 8))
+    assert data.class_names == ("cats", "dogs") and data.images.shape == (6, 8, 8, 3)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="holds no images"):
+        load_folder(tmp_path)
+
+
+def test_shipped_samples_work_offline():
+    mnist = load_samples("mnist")
+    assert len(mnist) >= 200 and mnist.images.shape[1:] == (28, 28)
+    assert sorted(set(mnist.labels.tolist())) == list(range(10))
+    fashion = load_dataset("samples-fashion", None, train=False)
+    assert fashion.class_names[-1] == "Ankle boot"
+
+
+def test_missing_root_is_a_sentence(tmp_path):
+    with pytest.raises(DatasetError, match="No train-images"):
+        load_idx_dataset(tmp_path, "mnist", train=True)
+
+
+def test_diverging_map_is_white_at_zero_and_sign_visible():
+    lut = colormap("diverging")
+    maps = torch.tensor([[[-1.0, 0.0, 1.0]]])
+    rgb = mosaic_tensor(maps, lut, signed=True).numpy()
+    assert rgb.shape == (1, 3, 3)
+    assert rgb[0, 1].min() > 240  # zero is (almost) white
+    assert rgb[0, 0, 2] > rgb[0, 0, 0] and rgb[0, 2, 0] > rgb[0, 2, 2]  # negative blue, positive red
+
+
+def test_mosaic_tiles_every_channel():
+    stage = Stage("conv", "conv", torch.randn(1, 6, 5, 7), None)
+    relu = Stage("relu", "relu", torch.rand(1, 6, 5, 7), None)
+    fc = Stage("fc", "linear", torch.randn(1, 10), None)
+    out = stage_mosaics([stage, relu, fc])
+    h, w, _ = out["conv"].shape
+    assert (h + 1) % 6 == 0 and (w + 1) % 8 == 0 and (h + 1) // 6 * ((w + 1) // 8) >= 6
+    assert out["relu"].dtype == np.uint8 and out["fc"].shape == (3, 4, 3)
+
+
+def test_filter_grid_rgb_and_grey():
+    rgb = filter_grid(torch.randn(8, 3, 3, 3), scale=2)
+    grey = filter_grid(torch.randn(8, 4, 5, 5), in_channel=1, scale=1)
+    assert rgb.ndim == 3 and rgb.shape[2] == 3 and grey.shape[2] == 3
+
+
+def test_probability_bars():
+    image = probability_bars([0.1, 0.7, 0.2], ["a", "b", "c"])
+    assert image.dtype == np.uint8 and image.shape[0] > 3 * 20
