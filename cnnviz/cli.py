@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", choices=("auto", "digits", "fashion", "none"), default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=_positive, help="use only the first N training samples (smoke runs)")
+    p.add_argument("--download", action="store_true",
+                   help="download MNIST/Fashion-MNIST/CIFAR-10 if not in --data-root")
     p.add_argument("--out", required=True, help="FILE.safetensors")
 
     p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix")
@@ -280,8 +282,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.lr <= 0:
         raise CliError("--lr must be positive.")
     device = resolve_device(args.device)
-    train_data = load_dataset(args.dataset, args.data_root, train=True)
-    test_data = load_dataset(args.dataset, args.data_root, train=False)
+    train_data = load_dataset(args.dataset, args.data_root, train=True, download=args.download)
+    test_data = load_dataset(args.dataset, args.data_root, train=False, download=args.download)
     if args.dataset.startswith("samples-"):
         rng = __import__("numpy").random.default_rng(args.seed)
         order = rng.permutation(len(train_data))

@@ -108,3 +108,15 @@ def test_filter_grid_rgb_and_grey():
 def test_probability_bars():
     image = probability_bars([0.1, 0.7, 0.2], ["a", "b", "c"])
     assert image.dtype == np.uint8 and image.shape[0] > 3 * 20
+
+
+def test_download_offline_is_a_sentence(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(*_args, **_kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", offline)
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", offline)
+    with pytest.raises(DatasetError, match="could not be downloaded"):
+        load_idx_dataset(tmp_path / "new", "mnist", train=True, download=True)

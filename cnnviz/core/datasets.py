@@ -80,12 +80,36 @@ def _find_idx(root: Path, dataset: str, stem: str) -> Path:
     raise DatasetError(f"No {stem}[.gz] under {root} (looked in {', '.join(str(f) for f in folders)}).")
 
 
-def load_idx_dataset(root: str | Path, dataset: str, train: bool) -> ArrayDataset:
-    """MNIST or Fashion-MNIST from a data root in either layout."""
+def download_idx(root: Path, dataset: str) -> None:
+    """Fetch MNIST or Fashion-MNIST into ``root`` in torchvision's layout (needs a network)."""
+    import torchvision
+
+    cls = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; torchvision raises RuntimeError at the end
+        raise DatasetError(f"{dataset} is not under {root} and could not be downloaded ({_first_line(exc)}); "
+                           f"this machine may be offline.") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+
+
+def load_idx_dataset(root: str | Path, dataset: str, train: bool, download: bool = False) -> ArrayDataset:
+    """MNIST or Fashion-MNIST from a data root in either layout; ``download`` fetches it when missing."""
     root = Path(root)
+    if download and not root.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
     if not root.is_dir():
         raise DatasetError(f"Data root {root} is not a folder.")
     prefix = "train" if train else "t10k"
+    if download:
+        try:
+            _find_idx(root, dataset, f"{prefix}-images-idx3-ubyte")
+        except DatasetError:
+            download_idx(root, dataset)
     images = read_idx(_find_idx(root, dataset, f"{prefix}-images-idx3-ubyte"))
     labels = read_idx(_find_idx(root, dataset, f"{prefix}-labels-idx1-ubyte"))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -168,7 +192,7 @@ def load_dataset(name: str, root: str | Path | None, train: bool, download: bool
     if root is None:
         raise DatasetError(f"--data-root is needed for {name}.")
     if name in ("mnist", "fashion-mnist"):
-        return load_idx_dataset(root, name, train)
+        return load_idx_dataset(root, name, train, download)
     if name == "cifar10":
         return load_cifar10(root, train, download)
     if name == "folder":

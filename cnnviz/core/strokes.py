@@ -36,6 +36,20 @@ TEMPLATES: dict[int, list[Stroke]] = {
 }
 
 
+#: Other common ways of writing some digits (a plain 1, a crossed 7, an open 4, a curly 9, ...).
+ALTERNATES: dict[int, list[list[Stroke]]] = {
+    1: [[[(0.5, 0.08), (0.5, 0.92)]], [[(0.3, 0.25), (0.55, 0.08), (0.55, 0.92)], [(0.3, 0.92), (0.8, 0.92)]]],
+    2: [[_arc(0.5, 0.3, 0.27, 0.22, 190, 380, 16) + [(0.3, 0.8)] + _arc(0.35, 0.85, 0.08, 0.07, 0, 360, 10)
+         + [(0.8, 0.9)]]],
+    3: [[[(0.22, 0.1), (0.75, 0.1), (0.45, 0.42)] + _arc(0.48, 0.68, 0.28, 0.24, 270, 520, 20)]],
+    4: [[[(0.2, 0.08), (0.18, 0.6), (0.82, 0.6)], [(0.62, 0.3), (0.62, 0.92)]]],
+    7: [[[(0.2, 0.1), (0.8, 0.1), (0.42, 0.92)], [(0.35, 0.5), (0.75, 0.5)]], [[(0.2, 0.18), (0.32, 0.1), (0.8, 0.1),
+        (0.5, 0.5), (0.42, 0.92)]]],
+    9: [[_arc(0.5, 0.3, 0.24, 0.2, 0, 360, 28), [(0.74, 0.3), (0.72, 0.7)] + _arc(0.5, 0.7, 0.22, 0.2, 0, 140, 10)]],
+    0: [[_arc(0.5, 0.5, 0.3, 0.42, -80, 290, 40) + [(0.62, 0.05)]]],
+}
+
+
 def place(strokes: list[Stroke], size: int, box: tuple[float, float, float, float], slant: float = 0.0,
           jitter: float = 0.0, rng: np.random.Generator | None = None) -> list[Stroke]:
     """Map unit-box strokes into ``box`` = (left, top, width, height) in pixels, with slant and jitter."""
@@ -73,3 +87,55 @@ def demo_digit(digit: int = 7, size: int = 280, width: float = 18.0) -> list[Str
     """A centred, upright digit as strokes: what ``--draw-demo`` draws on the canvas."""
     margin = size * 0.18
     return place(TEMPLATES[digit], size, (margin, margin * 0.8, size - 2 * margin, size - 1.6 * margin))
+
+
+def paper_photo(ink_mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A digit 'photographed' on paper: unevenly lit grey page, grey ink, blur and sensor noise."""
+    h, w = ink_mask.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    gradient = (np.cos(angle) * xs + np.sin(angle) * ys) / max(h, w)
+    paper = rng.uniform(150, 215) + rng.uniform(20, 45) * gradient
+    ink_level = rng.uniform(30, 90)
+    alpha = ink_mask.astype(np.float32) / 255.0
+    image = paper * (1 - alpha) + ink_level * alpha
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.6, 1.8))
+    image += rng.normal(0, rng.uniform(3, 9), image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def drawn_digit_set(per_class: int = 20, seed: int = 0, size: int = 280) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Digits as users draw them: thick/thin, small/large, off-centre, slanted, either polarity, or on paper.
+
+    Returns grey uint8 images (N, size, size), labels, and a style name per image.
+    """
+    rng = np.random.default_rng(seed)
+    styles = ["canvas", "thin", "thick", "small-corner", "slanted", "white-on-black", "paper-photo"]
+    images, labels, names = [], [], []
+    for digit in range(10):
+        for i in range(per_class):
+            style = styles[i % len(styles)]
+            height = rng.uniform(0.55, 0.85) * size
+            width_scale = rng.uniform(0.55, 0.8)
+            if style == "small-corner":
+                height = rng.uniform(0.22, 0.35) * size
+            box_w = height * width_scale
+            left = rng.uniform(0.04 * size, size - box_w - 0.04 * size)
+            top = rng.uniform(0.04 * size, size - height - 0.04 * size)
+            slant = rng.uniform(-0.35, 0.35) if style == "slanted" else rng.uniform(-0.12, 0.12)
+            shapes = [TEMPLATES[digit], *ALTERNATES.get(digit, [])]
+            shape = shapes[int(rng.integers(len(shapes)))]
+            strokes = place(shape, size, (left, top, box_w, height), slant=slant, jitter=0.01, rng=rng)
+            pen = {"thin": rng.uniform(5, 9), "thick": rng.uniform(26, 36)}.get(style, rng.uniform(12, 22))
+            if style == "small-corner":
+                pen = rng.uniform(7, 14)
+            if style == "white-on-black":
+                image = render(strokes, size, pen, ink=255, paper=0)
+            elif style == "paper-photo":
+                image = paper_photo(render(strokes, size, pen, ink=255, paper=0), rng)
+            else:
+                image = render(strokes, size, pen)
+            images.append(image)
+            labels.append(digit)
+            names.append(style)
+    return np.stack(images), np.array(labels, np.int64), names
