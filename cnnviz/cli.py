@@ -43,8 +43,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_model_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument("--model", "-m", required=required, default=None if required else "lenet5-mnist",
+def _add_model_options(parser: argparse.ArgumentParser, required: bool = False,
+                       default: str | None = "lenet5-mnist") -> None:
+    parser.add_argument("--model", "-m", required=required, default=None if required else default,
                         help="zoo name (see 'cnnviz models') or a model file (.safetensors, .pt, .pth)")
     parser.add_argument("--arch", help="architecture of a state_dict file that does not name its own")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -60,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a sub-command, opens the app.")
     parser.add_argument("--version", action="store_true", help="print versions (cnnviz, torch, CUDA, Qt) and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    _add_model_options(parser)
+    _add_model_options(parser, default=None)  # the app remembers the last model; lenet5-mnist the first time
     parser.add_argument("--image", help="open this image as the input")
+    parser.add_argument("--tab", choices=("draw", "image", "dataset", "camera"), help="start on this input tab")
+    parser.add_argument("--stage", help="select this stage (e.g. conv2) once the model is loaded")
     parser.add_argument("--screenshot", metavar="PNG", help="save the window once the first result is shown, then exit")
     parser.add_argument("--draw-demo", action="store_true", help="start with a digit drawn on the canvas")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -1,4 +1,4 @@
-"""The minimal window: a drawn digit flows through the worker to every view, headless."""
+"""The app driven headless through its real widgets (pytest-qt, offscreen)."""
 
 from __future__ import annotations
 
@@ -6,54 +6,221 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
+
+from cnnviz.core.strokes import TEMPLATES, place  # noqa: E402
+
+WAIT = 60_000
+
 
 @pytest.fixture
-def window(qtbot):
+def settings(tmp_path):
+    from cnnviz.qt.settings import Settings
+
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def window(qtbot, settings):
     from cnnviz.qt.main_window import MainWindow
 
-    win = MainWindow("lenet5", "cpu")
+    win = MainWindow("lenet5-mnist", "cpu", settings=settings)
     qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.dataset_panel.data is not None, timeout=WAIT)
     yield win
     win.shutdown()
 
 
-def test_draw_demo_updates_views(window, qtbot):
-    with qtbot.waitSignal(window.result_painted, timeout=30_000):
-        window.draw_demo(7)
+def drag(qtbot, widget, points) -> None:
+    """A real mouse stroke: press, moves, release."""
+    start = QPoint(*map(round, points[0]))
+    qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=start)
+    for x, y in points[1:]:
+        qtbot.mouseMove(widget, QPoint(round(x), round(y)))
+    qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=QPoint(*map(round, points[-1])))
+
+
+def test_drawing_a_seven_with_the_mouse_puts_7_on_top(window, qtbot):
+    strokes = place(TEMPLATES[7], 280, (60, 45, 160, 190))
+    dense = []
+    for (x0, y0), (x1, y1) in zip(strokes[0], strokes[0][1:], strict=False):
+        dense += [(x0 + (x1 - x0) * t / 10, y0 + (y1 - y0) * t / 10) for t in range(10)]
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.top and r.top[0][0] == "7"):
+        drag(qtbot, window.canvas, dense)
+    assert window.softmax.top[0][0] == "7"
+    assert window.canvas.to_array().min() < 50  # ink really landed on the canvas
+
+
+def test_updates_arrive_while_drawing_not_only_on_release(window, qtbot):
+    results = []
+    window.result_painted.connect(results.append)
+    qtbot.mousePress(window.canvas, Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
+    for i in range(1, 30):
+        qtbot.mouseMove(window.canvas, QPoint(60 + 5 * i, 60 + 5 * i))
+        qtbot.wait(5)
+    qtbot.waitUntil(lambda: len(results) >= 2, timeout=WAIT)
+    assert window.canvas._last is not None  # the button is still down
+    qtbot.mouseRelease(window.canvas, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+
+
+def test_choosing_stage_model_and_device_updates_every_view(window, qtbot):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.draw_demo(3)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.selected == "pool2"):
+        window.strip.cards["pool2"].clicked.emit("pool2")
+    assert window.maps_title.text().startswith("pool2 [pool] 16x5x5")
+    assert window.strip.cards["pool2"].styleSheet().count("2166ac") == 1
+    assert [name for name, _ in window.last_result.chain] == ["conv2", "relu2", "pool2"]
+    assert window.filters.title.text().startswith("Filters of conv2")
+
+    index = window.model_box.findData("mnist-cnn")
+    window.model_box.setCurrentIndex(index)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.model_name == "mnist-cnn"):
+        window.model_box.activated.emit(index)
     result = window.last_result
-    assert result.selected == "conv1" and result.mosaic.dtype == np.uint8
-    assert window.stage_list.count() == len(result.stages)
+    assert "conv3" in window.strip.cards and len(window.strip.cards) == len(result.stages)
+    assert window.maps_title.text().startswith("pool2 [pool] 64x7x7")  # the same stage name, the new model
     assert len(window.softmax.top) == 5
 
-
-def test_selecting_a_stage_updates_the_maps(window, qtbot):
-    with qtbot.waitSignal(window.result_painted, timeout=30_000):
-        window.draw_demo(3)
-    names = [s.name for s in window.last_result.stages]
-    with qtbot.waitSignal(window.result_painted, timeout=30_000,
-                          check_params_cb=lambda r: r.selected == "pool2"):
-        window.stage_list.setCurrentRow(names.index("pool2"))
-    assert window.maps_title.text().startswith("pool2: 16x5x5")
+    window.device_box.setCurrentText("cpu")
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.device_box.activated.emit(window.device_box.currentIndex())
+    assert "on cpu" in window.status_label.text()
 
 
-def test_corrupt_image_keeps_the_previous_input(window, qtbot, tmp_path):
-    with qtbot.waitSignal(window.result_painted, timeout=30_000):
+def test_hovering_a_feature_map_pixel_outlines_its_receptive_field(window, qtbot):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.selected == "pool1"):
+        window.draw_demo(7)
+        window.select_stage("pool1")
+    layout = window.last_result.layout
+    channel, y, x = 4, 3, 4
+    x0, y0 = layout.tile_origin(channel)
+    centre = QPointF(x0 + (x + 0.5) * layout.scale, y0 + (y + 0.5) * layout.scale)
+    view_point = window.maps.mapFromScene(window.maps.item.mapToScene(centre))
+    with qtbot.waitSignal(window.maps.hovered, timeout=5000) as blocker:
+        qtbot.mouseMove(window.maps.viewport(), view_point)
+    assert blocker.args == [channel, y, x]
+    # pool1 (2x2, stride 2) after conv1 (5x5, padding 2): output (3, 4) sees input rows 4..9, cols 6..11
+    assert window.input_view.rect == (4, 6, 9, 11)
+    assert "pool1" in window.arithmetic.text()
+
+
+def test_hovering_a_conv_pixel_shows_the_arithmetic(window, qtbot):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.selected == "conv2"):
+        window.draw_demo(4)
+        window.select_stage("conv2")
+    window._hovered(5, 2, 3)
+    arithmetic = window.arithmetic.last
+    assert arithmetic is not None and arithmetic.patches.shape == (6, 5, 5)
+    assert arithmetic.value == pytest.approx(float(window.last_result.values[5, 2, 3]), abs=1e-4)
+    # conv2 (2, 3) reads pool1 rows 2..6, cols 3..7 -> conv1 rows 4..13, cols 6..15 -> input (5x5, pad 2)
+    assert window.input_view.rect == (2, 4, 15, 17)
+
+
+def test_clicking_a_tile_enlarges_it_and_follows_the_channel(window, qtbot):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.draw_demo(2)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.channel == 3):
+        window.maps.enlarged = 3
+        window.maps.tile_clicked.emit(3)
+    assert window.maps.item.image.shape[:2] == (28, 28)
+    assert window.chain.title.text() == "Channel 3 through its block"
+
+
+def test_corrupt_image_shows_a_message_and_keeps_the_previous_input(window, qtbot, tmp_path):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
         window.draw_demo(1)
+    before = window.last_result
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     assert not window.open_image(str(bad))
     assert window.banner.isVisibleTo(window) and "bad.png" in window.banner.text()
-    assert window.tabs.currentIndex() == 0
+    assert window.tabs.currentIndex() == 0 and window.last_result is before
+
+
+def test_image_file_and_paste(window, qtbot, tmp_path):
+    from PySide6.QtGui import QGuiApplication, QImage
+
+    from cnnviz.core.imageio import write_png
+
+    path = tmp_path / "photo.png"
+    write_png(path, np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8))
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: any("grey" in n for n in r.notes)):
+        assert window.open_image(str(path))
+    assert window.tabs.currentIndex() == 1 and "converted to grey" in window.status_label.text()
+    assert window.settings.recent_files()[0] == str(path)
+    image = QImage(40, 30, QImage.Format.Format_RGB888)
+    image.fill(Qt.GlobalColor.white)
+    QGuiApplication.clipboard().setImage(image)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.steps[0][1].shape[:2] == (30, 40)):
+        assert window.paste()
+    assert window._inputs["image"].shape == (30, 40, 3)
+
+
+def test_dataset_tab_browses_and_filters_misclassified(window, qtbot):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.tabs.setCurrentIndex(2)
+    panel = window.dataset_panel
+    first = panel.current()[1]
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        panel.next()
+    assert "true label" in panel.truth.text() and "predicted" in panel.truth.text()
+    assert panel.current()[1] != first or len(panel.order) == 1
+    panel.misclassified.setChecked(True)
+    qtbot.waitUntil(lambda: panel.predicted is not None, timeout=WAIT)
+    wrong = panel.predicted != panel.data.labels
+    assert len(panel.order) == int(wrong.sum())
+    assert "misclassified" in window.status_label.text()
+
+
+def test_camera_without_a_camera_says_so(window, qtbot):
+    window.tabs.setCurrentIndex(3)
+    window.camera_panel.start(7)
+    qtbot.waitUntil(lambda: "No picture" in window.camera_panel.status.text(), timeout=WAIT)
+    assert window.camera_panel.thread is None
+
+
+def test_camera_frames_flow_through_the_network(window, qtbot, tmp_path):
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 20, (64, 48))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build cannot write MJPG")
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.release()
+    window.tabs.setCurrentIndex(3)
+    results = []
+    window.result_painted.connect(results.append)
+    window.camera_panel.start(path)
+    qtbot.waitUntil(lambda: len(results) >= 3, timeout=WAIT)
+    window.camera_panel.stop()
+    assert window.camera_panel.frames >= 3
+
+
+def test_corrupt_settings_fall_back_to_defaults(tmp_path):
+    from cnnviz.qt.settings import Settings
+
+    path = tmp_path / "bad.ini"
+    path.write_bytes(b"[General]\ntop_k=banana\nmodel=\nrecent_files=@Invalid(\x00\x01)\ngeometry=xyz\n")
+    settings = Settings(QSettings(str(path), QSettings.Format.IniFormat))
+    assert settings.top_k == 5 and settings.model == "lenet5-mnist" and settings.device == "auto"
+    assert isinstance(settings.recent_files(), list) and settings.geometry() is None
 
 
 def test_screenshot_command(tmp_path):
     out = tmp_path / "shot.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "cnnviz", "--model", "lenet5", "--draw-demo", "--screenshot",
                              str(out)], capture_output=True, text=True, timeout=180, env=env)
     assert result.returncode == 0, result.stderr

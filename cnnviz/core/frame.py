@@ -2,19 +2,40 @@
 
 The worker thread calls :func:`process_frame`; the GUI thread only paints the result.
 Requests and results are frozen so that they can cross threads without copies or locks.
+Everything a view needs on hover (the selected stage's values, the conv's input and
+weights, receptive fields) travels in the result as NumPy, so hovering never runs torch.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import nn
 
+from cnnviz.core.capture import Capture, Stage
 from cnnviz.core.inference import run_image
-from cnnviz.core.render import stage_mosaics
+from cnnviz.core.receptive import Field, receptive_fields
+from cnnviz.core.render import (
+    MosaicLayout,
+    as_maps,
+    colormap,
+    filter_grid,
+    is_signed,
+    mosaic_layout,
+    mosaic_tensor,
+    stage_mosaics,
+    stage_thumbnails,
+)
 from cnnviz.core.zoo import spec_of
+
+#: Feature-map tiles drawn at most per stage: nobody reads 512 tiles of 7x7 at once.
+MAX_TILES = 256
+#: Tiles smaller than this are enlarged (nearest neighbour) so that one pixel is visible.
+MIN_TILE = 24
 
 
 @dataclass(frozen=True)
@@ -23,6 +44,9 @@ class FrameRequest:
     stage: str | None = None  # None: the first conv stage
     per_channel: bool = True
     top: int = 5
+    channel: int = 0  # the channel followed through conv -> ReLU -> pool
+    in_channel: int | None = None  # filters: one input channel, or None for the mean / RGB
+    thumbnails: bool = True
     stamp: float = field(default_factory=time.perf_counter)  # when the input was made
 
 
@@ -31,6 +55,21 @@ class StageInfo:
     name: str
     kind: str
     shape: tuple[int, ...]
+    params: int
+    group: str  # the block it belongs to ('' for top-level stages)
+
+
+@dataclass(frozen=True)
+class ConvInfo:
+    """What the hover arithmetic needs of a conv stage."""
+
+    inputs: np.ndarray  # (C_in, H, W)
+    weight: np.ndarray
+    bias: np.ndarray | None
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
 
 
 @dataclass(frozen=True)
@@ -39,27 +78,129 @@ class FrameResult:
     stages: tuple[StageInfo, ...]
     selected: str
     mosaic: np.ndarray
+    layout: MosaicLayout
+    values: np.ndarray  # the selected stage's output (C, H, W), float32
+    conv: ConvInfo | None
+    fields: dict[str, Field | None]
+    thumbnails: dict[str, np.ndarray]
+    filters: np.ndarray | None
+    filters_of: str
+    weight_range: tuple[float, float] | None
+    chain: tuple[tuple[str, np.ndarray], ...]  # conv / ReLU / pool of the block, one channel each
+    channel: int
     top: tuple[tuple[str, float], ...]
     steps: tuple[tuple[str, np.ndarray], ...]
     notes: tuple[str, ...]
     forward_ms: float
+    total_ms: float
     model_name: str
     empty: bool
 
+    @property
+    def model_input(self) -> np.ndarray:
+        return self.steps[-1][1]
+
+    def info(self, name: str) -> StageInfo:
+        return next(s for s in self.stages if s.name == name)
+
+
+def group_of(name: str) -> str:
+    """'layer1.0.conv1' -> 'layer1.0'; top-level stages ('conv1') -> ''."""
+    return name.rpartition(".")[0]
+
 
 def process_frame(model: nn.Module, request: FrameRequest) -> FrameResult:
-    """Prepare, capture, and build the mosaic of the selected stage (on the model's device)."""
+    """Prepare, capture, and build every picture the views need (on the model's device)."""
     start = time.perf_counter()
     prediction = run_image(model, request.rgb, request.top)
     forward_ms = (time.perf_counter() - start) * 1000.0
-    stages = prediction.capture.stages
-    selected = request.stage if request.stage in {s.name for s in stages} else _default_stage(stages)
-    stage = next(s for s in stages if s.name == selected)
-    mosaic = stage_mosaics([stage], per_channel=request.per_channel)[selected]
-    return FrameResult(request.stamp, tuple(StageInfo(s.name, s.kind, s.shape) for s in stages), selected, mosaic,
-                       tuple(prediction.top), tuple(prediction.prepared.steps), tuple(prediction.notes), forward_ms,
-                       spec_of(model).name, prediction.prepared.empty)
+    result = prediction.capture
+    stages = result.stages
+    selected = request.stage if request.stage in {s.name for s in stages} else default_stage(stages)
+    stage = result.by_name(selected)
+    maps = as_maps(stage.output.detach())
+    shown = min(maps.shape[0], MAX_TILES)
+    scale = max(1, math.ceil(MIN_TILE / max(1, min(maps.shape[-2:]))))
+    mosaic = stage_mosaics([stage], per_channel=request.per_channel, max_tiles=MAX_TILES,
+                           min_tile=MIN_TILE)[selected]
+    layout = mosaic_layout(shown, maps.shape[-2], maps.shape[-1], scale)
+    channel = min(max(0, request.channel), maps.shape[0] - 1)
+    chain = block_chain(stages, selected)
+    filters_of = chain[0] if result.by_name(chain[0]).kind == "conv" else selected
+    filters, weight_range = _filters(result.by_name(filters_of), request.in_channel)
+    infos = tuple(StageInfo(s.name, s.kind, s.shape, _params(s), group_of(s.name)) for s in stages)
+    thumbnails = stage_thumbnails(stages) if request.thumbnails else {}
+    return FrameResult(
+        stamp=request.stamp, stages=infos, selected=selected, mosaic=mosaic, layout=layout,
+        values=maps.float().cpu().numpy(), conv=_conv_info(result, stage), fields=receptive_fields(stages),
+        thumbnails=thumbnails, filters=filters, filters_of=filters_of, weight_range=weight_range,
+        chain=_chain_images(result, selected, channel), channel=channel, top=tuple(prediction.top),
+        steps=tuple(prediction.prepared.steps), notes=tuple(prediction.notes), forward_ms=forward_ms,
+        total_ms=(time.perf_counter() - start) * 1000.0, model_name=spec_of(model).name,
+        empty=prediction.prepared.empty)
 
 
-def _default_stage(stages: list) -> str:
+def default_stage(stages: list[Stage]) -> str:
     return next((s.name for s in stages if s.kind == "conv"), stages[0].name)
+
+
+def _params(stage: Stage) -> int:
+    if stage.module is None:
+        return 0
+    return sum(p.numel() for p in stage.module.parameters(recurse=False))
+
+
+def _filters(stage: Stage, in_channel: int | None) -> tuple[np.ndarray | None, tuple[float, float] | None]:
+    weight = getattr(stage.module, "weight", None) if stage.kind == "conv" else None
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        return None, None
+    weight = weight.detach()
+    channel = None if in_channel is None or in_channel >= weight.shape[1] else in_channel
+    grid = filter_grid(weight[:MAX_TILES], channel, scale=max(2, 48 // max(weight.shape[-2:])))
+    return grid, (float(weight.min()), float(weight.max()))
+
+
+def _conv_info(result: Capture, stage: Stage) -> ConvInfo | None:
+    module = stage.module
+    if not isinstance(module, nn.Conv2d) or isinstance(module.padding, str):
+        return None
+    source = stage.inputs[0] if stage.inputs else "input"
+    tensor = result.input if source == "input" else result.by_name(source).output
+    bias = module.bias.detach().float().cpu().numpy() if module.bias is not None else None
+    return ConvInfo(tensor[0].detach().float().cpu().numpy(), module.weight.detach().float().cpu().numpy(), bias,
+                    tuple(module.stride), tuple(module.padding), tuple(module.dilation), module.groups)
+
+
+_FOLLOW = ("norm", "relu", "activation", "pool")
+
+
+def block_chain(stages: list[Stage], name: str) -> list[str]:
+    """The conv of ``name``'s block and the stages that follow it one by one (norm, ReLU, pool)."""
+    by_name = {s.name: s for s in stages}
+    current = by_name[name]
+    while current.kind in _FOLLOW and len(current.inputs) == 1 and current.inputs[0] in by_name:
+        current = by_name[current.inputs[0]]
+    if current.kind != "conv":
+        return [name]
+    chain = [current.name]
+    for _ in range(4):
+        nxt = next((s for s in stages if s.inputs == (chain[-1],) and s.kind in _FOLLOW), None)
+        if nxt is None:
+            break
+        chain.append(nxt.name)
+    return chain
+
+
+def _chain_images(result: Capture, selected: str, channel: int) -> tuple[tuple[str, np.ndarray], ...]:
+    out = []
+    for name in block_chain(result.stages, selected):
+        stage = result.by_name(name)
+        maps = as_maps(stage.output.detach())
+        if maps.shape[0] <= channel or maps.dim() != 3:
+            continue
+        one = maps[channel: channel + 1]
+        signed = is_signed(stage)
+        scale = max(1, math.ceil(96 / max(1, max(one.shape[-2:]))))
+        image = mosaic_tensor(one, colormap("diverging" if signed else "viridis"), signed, scale=scale)
+        out.append((name, image.cpu().numpy()))
+    return tuple(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -80,6 +81,41 @@ def _indices(maps: torch.Tensor, signed: bool, per_channel: bool) -> torch.Tenso
     return torch.where(valid, idx, torch.full((), -1, dtype=torch.int16, device=x.device))
 
 
+@dataclass(frozen=True)
+class MosaicLayout:
+    """Where each channel's tile sits in a mosaic, to map a click or hover back to (channel, y, x)."""
+
+    channels: int
+    rows: int
+    cols: int
+    tile_h: int  # in mosaic pixels (after scale)
+    tile_w: int
+    scale: int
+    gap: int
+
+    def locate(self, px: float, py: float) -> tuple[int, int, int] | None:
+        """Mosaic pixel -> (channel, y, x) in the stage's own map, or None on a gap."""
+        col, rx = divmod(int(px), self.tile_w + self.gap)
+        row, ry = divmod(int(py), self.tile_h + self.gap)
+        if px < 0 or py < 0 or rx >= self.tile_w or ry >= self.tile_h or col >= self.cols:
+            return None
+        channel = row * self.cols + col
+        if channel >= self.channels:
+            return None
+        return channel, ry // self.scale, rx // self.scale
+
+    def tile_origin(self, channel: int) -> tuple[int, int]:
+        row, col = divmod(channel, self.cols)
+        return col * (self.tile_w + self.gap), row * (self.tile_h + self.gap)
+
+
+def mosaic_layout(channels: int, height: int, width: int, scale: int = 1, gap: int = 1) -> MosaicLayout:
+    h, w = height * scale, width * scale
+    cols = max(1, math.ceil(math.sqrt(channels * h / max(w, 1)))) if channels > 1 else 1
+    cols = min(cols, channels)
+    return MosaicLayout(channels, math.ceil(channels / cols), cols, h, w, scale, gap)
+
+
 def mosaic_tensor(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel: bool = True,
                   max_tiles: int | None = None, scale: int = 1, gap: int = 1) -> torch.Tensor:
     """(C, H, W) maps -> (rows*(H+gap)-gap, cols*(W+gap)-gap, 3) uint8 RGB on the maps' device."""
@@ -91,9 +127,8 @@ def mosaic_tensor(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel
     c, h, w = idx.shape
     table = torch.from_numpy(np.vstack([lut, np.array([GAP_RGB], np.uint8)])).to(idx.device)
     rgb = table[torch.where(idx < 0, torch.full((), 256, dtype=idx.dtype, device=idx.device), idx).long()]
-    cols = max(1, math.ceil(math.sqrt(c * h / max(w, 1)))) if c > 1 else 1
-    cols = min(cols, c)
-    rows = math.ceil(c / cols)
+    layout = mosaic_layout(c, h, w, 1, gap)
+    rows, cols = layout.rows, layout.cols
     canvas = torch.empty((rows * cols, h + gap, w + gap, 3), dtype=torch.uint8, device=idx.device)
     canvas[:] = table[256]
     canvas[:c, :h, :w] = rgb
@@ -121,6 +156,31 @@ def stage_mosaics(stages: Sequence[Stage], per_channel: bool = True, max_tiles: 
         size = m.numel()
         out[name] = flat[offset: offset + size].reshape(tuple(m.shape))
         offset += size
+    return out
+
+
+def stage_thumbnails(stages: Sequence[Stage], size: int = 40, magnitude_map: str = "viridis") -> dict[str, np.ndarray]:
+    """A small picture per stage (mean over channels), built on the device, one host transfer."""
+    built: list[tuple[str, torch.Tensor]] = []
+    for stage in stages:
+        maps = as_maps(stage.output.detach()).float()
+        signed = is_signed(stage)
+        mean = torch.nan_to_num(maps).mean(dim=0, keepdim=True)
+        h, w = mean.shape[-2:]
+        factor = size / max(h, w)
+        th, tw = max(1, round(h * factor)), max(1, round(w * factor))
+        mode = "area" if factor < 1 else "nearest"
+        small = torch.nn.functional.interpolate(mean[None], size=(th, tw), mode=mode)[0]
+        lut = colormap("diverging" if signed else magnitude_map)
+        built.append((stage.name, mosaic_tensor(small, lut, signed, per_channel=True, gap=0)))
+    if not built:
+        return {}
+    flat = torch.cat([m.reshape(-1) for _, m in built]).cpu().numpy()
+    out: dict[str, np.ndarray] = {}
+    offset = 0
+    for name, m in built:
+        out[name] = flat[offset: offset + m.numel()].reshape(tuple(m.shape))
+        offset += m.numel()
     return out
 
 

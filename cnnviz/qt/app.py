@@ -32,18 +32,26 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnnviz")
     app.setOrganizationName("cnnviz")
-    window = MainWindow(args.model, args.device, untrained=args.untrained)
+    device = None if args.device == "auto" else args.device
+    window = MainWindow(args.model, device, untrained=args.untrained)
     install_error_hook(lambda: window)
+    if args.stage:
+        window.select_stage(args.stage)
+    if args.draw_demo:
+        window.draw_demo(7)
     if args.image:
         window.open_image(args.image)
-    elif args.draw_demo:
-        window.draw_demo(7)
+    if args.tab:
+        window.tabs.setCurrentIndex(["draw", "image", "dataset", "camera"].index(args.tab))
     window.show()
     status = {"code": 0}
     if args.screenshot:
-        def grab(_result: object) -> None:
+        def grab(result: object) -> None:
+            wanted = {"draw": "draw", "image": "image", "dataset": "dataset"}.get(args.tab or "", None)
+            if wanted == "dataset" and window.dataset_panel.data is None:
+                return  # wait for the samples to load
             window.result_painted.disconnect(grab)
-            QTimer.singleShot(100, save)
+            QTimer.singleShot(150, save)
 
         def save() -> None:
             app.processEvents()

@@ -1,58 +1,86 @@
-"""The main window: input on the left, the network's stages in the middle, the selected
-stage's feature maps and the softmax bars on the right. It paints results; it computes nothing.
+"""The main window: inputs on the left, the network strip on top, the selected stage's maps in
+the middle, and beside them the input with the hovered pixel's receptive field, the arithmetic
+behind it, the channel through its block and the filters. It paints results; it computes nothing
+heavier than the hover arithmetic of one pixel.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
     QPushButton,
+    QSlider,
+    QSpinBox,
     QSplitter,
     QTabWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from cnnviz.core.arithmetic import conv_arithmetic
+from cnnviz.core.datasets import load_dataset
 from cnnviz.core.device import available_devices
 from cnnviz.core.errors import CnnvizError
 from cnnviz.core.frame import FrameRequest, FrameResult
-from cnnviz.core.imageio import read_image
+from cnnviz.core.imageio import read_image, to_rgb_uint8
+from cnnviz.core.inference import run_image
 from cnnviz.core.strokes import demo_digit
-from cnnviz.core.zoo import registry, weights_present
+from cnnviz.core.zoo import registry, spec_of, weights_present
 from cnnviz.qt.images import to_pixmap
+from cnnviz.qt.settings import Settings
+from cnnviz.qt.views.arithmetic_view import ArithmeticView
+from cnnviz.qt.views.chain_view import ChainView
+from cnnviz.qt.views.feature_maps import FeatureMapView
+from cnnviz.qt.views.filters_view import FiltersView
+from cnnviz.qt.views.input_view import InputView
+from cnnviz.qt.views.network_strip import NetworkStrip
 from cnnviz.qt.views.softmax_bars import SoftmaxBars
+from cnnviz.qt.widgets.camera_panel import CameraPanel
 from cnnviz.qt.widgets.canvas import DrawCanvas
-from cnnviz.qt.worker import LoadRequest, WorkerThread
+from cnnviz.qt.widgets.dataset_panel import DatasetPanel
+from cnnviz.qt.worker import JobRequest, LoadRequest, WorkerThread
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+TABS = ("draw", "image", "dataset", "camera")
 
 
 class MainWindow(QMainWindow):
     #: Emitted after a result has been painted (the screenshot and benchmarks wait for it).
     result_painted = Signal(object)
 
-    def __init__(self, model: str = "lenet5-mnist", device: str = "auto", untrained: bool = False) -> None:
+    def __init__(self, model: str | None = None, device: str | None = None, untrained: bool = False,
+                 settings: Settings | None = None) -> None:
         super().__init__()
+        self.settings = settings or Settings()
+        model = model or self.settings.model
+        self._device = device or self.settings.device
         self.setWindowTitle("cnnviz")
-        self.resize(1280, 800)
-        self._device = device
+        self.resize(1500, 920)
         self._untrained = untrained
-        self._rgb: np.ndarray | None = None
+        self._inputs: dict[str, np.ndarray] = {}
         self._source = "draw"
         self._selected: str | None = None
+        self._channel = 0
+        self._in_channel: int | None = None
+        self._model_name = model
         self._times: deque[float] = deque(maxlen=30)
         self.last_result: FrameResult | None = None
         self._thread = WorkerThread()
@@ -60,213 +88,418 @@ class MainWindow(QMainWindow):
         worker.result_ready.connect(self._show_result)
         worker.model_loaded.connect(self._model_loaded)
         worker.failed.connect(self.show_error)
-        self._build(model)
-        worker.submit(LoadRequest(model, device, untrained))
+        worker.untrusted.connect(self._ask_trust)
+        worker.job_done.connect(self._job_done)
+        worker.loading.connect(self._loading)
+        self._build()
+        self._select_model_in_box(model)
+        geometry = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        worker.submit(LoadRequest(model, self._device, untrained))
+        self.load_dataset("samples-mnist", "")
 
     # ---- layout -------------------------------------------------------------------------
-    def _build(self, model: str) -> None:
-        self.model_box = QComboBox()
-        for name, spec in registry().items():
-            mark = "" if spec.weights is None else (" (trained)" if weights_present(spec) else " (weights not here)")
-            self.model_box.addItem(f"{name}{mark}" if spec.weights else f"{name} (untrained)", name)
-        index = self.model_box.findData(model)
-        if index >= 0:
-            self.model_box.setCurrentIndex(index)
-        self.model_box.activated.connect(self._choose_model)
-        self.model_box.setToolTip("The network to look inside; untrained ones have random weights.")
-        self.device_box = QComboBox()
-        self.device_box.addItems(["auto", *available_devices()])
-        self.device_box.setCurrentText(self._device if self._device in available_devices() else "auto")
-        self.device_box.activated.connect(self._choose_model)
-        self.device_box.setToolTip("Where the forward pass runs.")
-
-        self.canvas = DrawCanvas()
-        self.canvas.changed.connect(self._canvas_changed)
-        clear = QPushButton("Clear")
-        clear.clicked.connect(self.canvas.clear)
-        undo = QPushButton("Undo")
-        undo.clicked.connect(self.canvas.undo)
-        draw_tab = QWidget()
-        draw_layout = QVBoxLayout(draw_tab)
-        draw_layout.addWidget(self.canvas)
-        buttons = QHBoxLayout()
-        buttons.addWidget(clear)
-        buttons.addWidget(undo)
-        draw_layout.addLayout(buttons)
-        self.image_label = QLabel("Open an image file to use it as the input.")
-        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image_label.setMinimumSize(280, 280)
-        open_button = QPushButton("Open image...")
-        open_button.clicked.connect(self._open_image_dialog)
-        image_tab = QWidget()
-        image_layout = QVBoxLayout(image_tab)
-        image_layout.addWidget(self.image_label)
-        image_layout.addWidget(open_button)
+    def _build(self) -> None:
+        self._build_toolbar()
         self.tabs = QTabWidget()
-        self.tabs.addTab(draw_tab, "Draw")
-        self.tabs.addTab(image_tab, "Image")
+        self.tabs.addTab(self._build_draw_tab(), "Draw")
+        self.tabs.addTab(self._build_image_tab(), "Image")
+        self.dataset_panel = DatasetPanel()
+        self.dataset_panel.sample_chosen.connect(self._sample_chosen)
+        self.dataset_panel.load_requested.connect(self.load_dataset)
+        self.dataset_panel.scan_requested.connect(self._scan_dataset)
+        self.tabs.addTab(self.dataset_panel, "Dataset")
+        self.camera_panel = CameraPanel()
+        self.camera_panel.frame_ready.connect(self._camera_frame)
+        self.tabs.addTab(self.camera_panel, "Camera")
         self.tabs.currentChanged.connect(self._tab_changed)
 
         self.steps_row = QHBoxLayout()
         self.step_labels: list[QLabel] = []
         steps_box = QWidget()
         steps_box.setLayout(self.steps_row)
-        steps_box.setToolTip("What the model really receives: each preprocessing step.")
+        steps_box.setToolTip("What the model really receives: each preprocessing step, last one fed to the model.")
         self.softmax = SoftmaxBars()
-
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Model"))
-        top.addWidget(self.model_box, 1)
-        top.addWidget(QLabel("Device"))
-        top.addWidget(self.device_box)
-        left_layout.addLayout(top)
+        left_layout.setContentsMargins(4, 4, 4, 4)
         left_layout.addWidget(self.tabs)
         left_layout.addWidget(QLabel("Preprocessing"))
         left_layout.addWidget(steps_box)
         left_layout.addWidget(QLabel("Prediction"))
         left_layout.addWidget(self.softmax, 1)
 
-        self.stage_list = QListWidget()
-        self.stage_list.setToolTip("Every stage of the forward pass in the order it ran; click one to see its maps.")
-        self.stage_list.currentItemChanged.connect(self._stage_clicked)
-
+        self.strip = NetworkStrip()
+        self.strip.stage_selected.connect(self.select_stage)
         self.maps_title = QLabel("")
-        self.maps_view = pg.GraphicsLayoutWidget()
-        self.maps_view.setBackground("w")
-        self.maps_box = self.maps_view.addViewBox(lockAspect=True, invertY=True)
-        self.maps_box.setMenuEnabled(False)
-        self.maps_item = pg.ImageItem(axisOrder="row-major")
-        self.maps_box.addItem(self.maps_item)
-        self.maps_view.setToolTip("Feature maps of the selected stage, one tile per channel: "
-                                  "blue-white-red shows sign, viridis shows magnitude.")
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.maps_title)
-        right_layout.addWidget(self.maps_view, 1)
+        self.maps_title.setStyleSheet("font-weight:bold;")
+        self.maps = FeatureMapView()
+        self.maps.hovered.connect(self._hovered)
+        self.maps.left.connect(self._unhovered)
+        self.maps.tile_clicked.connect(self._tile_clicked)
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        middle_layout.addWidget(self.maps_title)
+        middle_layout.addWidget(self.maps, 1)
+
+        self.input_view = InputView()
+        self.arithmetic = ArithmeticView()
+        self.chain = ChainView()
+        self.filters = FiltersView()
+        self.filters.in_channel_changed.connect(self._in_channel_changed)
+        right = QSplitter(Qt.Orientation.Vertical)
+        for widget in (self.input_view, self.arithmetic, self.chain, self.filters):
+            right.addWidget(widget)
+        right.setSizes([220, 200, 150, 250])
+
+        body = QSplitter()
+        body.addWidget(middle)
+        body.addWidget(right)
+        body.setSizes([700, 380])
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.addWidget(self.strip)
+        centre_layout.addWidget(body, 1)
 
         self.banner = QLabel("")
         self.banner.setStyleSheet("background:#fde2e1;color:#7a1712;padding:6px;border-radius:3px;")
         self.banner.setWordWrap(True)
         self.banner.hide()
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(self.stage_list)
-        splitter.addWidget(right)
-        splitter.setSizes([380, 220, 680])
+        self.splitter = QSplitter()
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(centre)
+        self.splitter.setSizes([380, 1120])
         central = QWidget()
         central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(4, 0, 4, 0)
         central_layout.addWidget(self.banner)
-        central_layout.addWidget(splitter, 1)
+        central_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.status_label = QLabel("loading model...")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
         self.statusBar().addWidget(self.status_label, 1)
-        QShortcut(QKeySequence("Ctrl+O"), self, self._open_image_dialog)
-        QShortcut(QKeySequence("Ctrl+Z"), self, self.canvas.undo)
-        QShortcut(QKeySequence("Delete"), self, self.canvas.clear)
+        self.statusBar().addPermanentWidget(self.busy)
+        self.setAcceptDrops(True)
+        self._shortcuts()
 
-    # ---- input ----------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Model")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.model_box = QComboBox()
+        self.model_box.setMinimumWidth(230)
+        for name, spec in registry().items():
+            if spec.weights is None:
+                mark = " (untrained)"
+            elif weights_present(spec):
+                mark = " (trained)"
+            else:
+                mark = " (weights not here)"
+            self.model_box.addItem(name + mark, name)
+        self.model_box.activated.connect(self._choose_model)
+        self.model_box.setToolTip("The network to look inside; untrained ones have random weights.")
+        open_model = QPushButton("Open model file...")
+        open_model.setToolTip("Open your own checkpoint (.safetensors, .pt, .pth). Ctrl+Shift+O")
+        open_model.clicked.connect(self._open_model_dialog)
+        self.device_box = QComboBox()
+        self.device_box.addItems(["auto", *available_devices()])
+        if self._device in ["auto", *available_devices()]:
+            self.device_box.setCurrentText(self._device)
+        self.device_box.activated.connect(self._choose_device)
+        self.device_box.setToolTip("Where the forward pass runs; switching reloads the model there.")
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 20)
+        self.top_k.setValue(self.settings.top_k)
+        self.top_k.setToolTip("How many classes the softmax bars show.")
+        self.top_k.valueChanged.connect(lambda _v: self._submit())
+        self.per_channel = QCheckBox("per-channel scale")
+        self.per_channel.setChecked(True)
+        self.per_channel.setToolTip("Scale each channel's colours to its own range (on) or share one range (off).")
+        self.per_channel.toggled.connect(lambda _v: self._submit())
+        for widget in (QLabel(" Model "), self.model_box, open_model, QLabel("  Device "), self.device_box,
+                       QLabel("  Top-k "), self.top_k, QLabel("  "), self.per_channel):
+            bar.addWidget(widget)
+
+    def _build_draw_tab(self) -> QWidget:
+        self.canvas = DrawCanvas()
+        self.canvas.changed.connect(self._canvas_changed)
+        clear = QPushButton("Clear")
+        clear.setToolTip("Clear the canvas (Delete)")
+        clear.clicked.connect(self.canvas.clear)
+        undo = QPushButton("Undo")
+        undo.setToolTip("Undo the last stroke (Ctrl+Z)")
+        undo.clicked.connect(self.canvas.undo)
+        self.eraser = QCheckBox("Eraser")
+        self.eraser.setToolTip("Rub out ink (E)")
+        self.eraser.toggled.connect(lambda on: setattr(self.canvas, "eraser", on))
+        self.brush = QSlider(Qt.Orientation.Horizontal)
+        self.brush.setRange(4, 40)
+        self.brush.setValue(int(self.canvas.brush_width))
+        self.brush.setToolTip("Brush size ([ and ])")
+        self.brush.valueChanged.connect(lambda v: setattr(self.canvas, "brush_width", float(v)))
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Brush"))
+        row.addWidget(self.brush, 1)
+        row.addWidget(self.eraser)
+        layout.addLayout(row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(clear)
+        buttons.addWidget(undo)
+        layout.addLayout(buttons)
+        return tab
+
+    def _build_image_tab(self) -> QWidget:
+        self.image_label = QLabel("Open an image (Ctrl+O), drop one on the window, or paste one (Ctrl+V).")
+        self.image_label.setWordWrap(True)
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setMinimumSize(280, 280)
+        open_button = QPushButton("Open image...")
+        open_button.clicked.connect(self._open_image_dialog)
+        self.recent_button = QPushButton("Recent")
+        self.recent_menu = QMenu(self)
+        self.recent_button.setMenu(self.recent_menu)
+        self._fill_recent(self.settings.recent_files())
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(self.image_label, 1)
+        row = QHBoxLayout()
+        row.addWidget(open_button)
+        row.addWidget(self.recent_button)
+        layout.addLayout(row)
+        return tab
+
+    def _shortcuts(self) -> None:
+        def key(sequence: str, slot) -> None:  # noqa: ANN001
+            QShortcut(QKeySequence(sequence), self, slot)
+
+        key("Ctrl+O", self._open_image_dialog)
+        key("Ctrl+Shift+O", self._open_model_dialog)
+        key("Ctrl+V", self.paste)
+        key("Ctrl+Z", self.canvas.undo)
+        key("Delete", self.canvas.clear)
+        key("E", self.eraser.toggle)
+        key("[", lambda: self.brush.setValue(self.brush.value() - 2))
+        key("]", lambda: self.brush.setValue(self.brush.value() + 2))
+        key("Right", lambda: self.dataset_panel.next() if self._source == "dataset" else None)
+        key("Left", lambda: self.dataset_panel.previous() if self._source == "dataset" else None)
+        key("R", lambda: self.dataset_panel.random() if self._source == "dataset" else None)
+        for i in range(4):
+            key(f"Ctrl+{i + 1}", lambda i=i: self.tabs.setCurrentIndex(i))
+
+    # ---- inputs ---------------------------------------------------------------------------
     def draw_demo(self, digit: int = 7) -> None:
         self.tabs.setCurrentIndex(0)
         self.canvas.draw_strokes(demo_digit(digit))
 
     def _canvas_changed(self) -> None:
+        self._inputs["draw"] = self.canvas.to_array()
         if self._source == "draw":
-            self._rgb = self.canvas.to_array()
             self._submit()
 
     def _tab_changed(self, index: int) -> None:
-        self._source = "draw" if index == 0 else "image"
-        if self._source == "draw":
-            self._canvas_changed()
+        self._source = TABS[index]
+        if self._source != "camera":
+            self.camera_panel.stop()
+        if self._source == "draw" and "draw" not in self._inputs:
+            self._inputs["draw"] = self.canvas.to_array()
+        self._submit()
 
     def _open_image_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)")
+            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)")
         if path:
             self.open_image(path)
 
     def open_image(self, path: str) -> bool:
-        """Load an image as the input; on failure say why and keep the previous input."""
+        """Use an image file as the input; on failure say why and keep the previous input."""
         try:
             image = read_image(path)
         except CnnvizError as exc:
             self.show_error(str(exc))
             return False
-        self._image_rgb = image.rgb
-        self.image_label.setPixmap(to_pixmap(image.rgb).scaled(
-            280, 280, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
-        self.tabs.setCurrentIndex(1)
-        self._source = "image"
-        self._rgb = image.rgb
-        self.hide_error()
-        if image.notes:
-            self.status_label.setText(" ".join(image.notes))
-        self._submit()
+        self._fill_recent(self.settings.add_recent(str(path)))
+        self._use_image(image.rgb, " ".join(image.notes))
         return True
 
+    def paste(self) -> bool:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.show_error("The clipboard holds no image; copy one first.")
+            return False
+        image = image.convertToFormat(QImage.Format.Format_RGB888)
+        ptr = image.constBits()
+        array = np.frombuffer(ptr, np.uint8, count=image.sizeInBytes()).reshape(image.height(), image.bytesPerLine())
+        rgb = array[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+        self._use_image(rgb, "pasted from the clipboard.")
+        return True
+
+    def _use_image(self, rgb: np.ndarray, note: str = "") -> None:
+        self.image_label.setPixmap(to_pixmap(rgb).scaled(
+            280, 280, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self._inputs["image"] = rgb
+        self.hide_error()
+        if note:
+            self.status_label.setText(note)
+        if self.tabs.currentIndex() != 1:
+            self.tabs.setCurrentIndex(1)  # submits through _tab_changed
+        else:
+            self._submit()
+
+    def _fill_recent(self, files: list[str]) -> None:
+        self.recent_menu.clear()
+        for path in files:
+            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_image(p)).setToolTip(path)
+        self.recent_button.setEnabled(bool(files))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_image(urls[0].toLocalFile())
+
+    def _sample_chosen(self, image: np.ndarray, _label: int) -> None:
+        self._inputs["dataset"] = to_rgb_uint8(image)
+        if self._source == "dataset":
+            self._submit()
+
+    def _camera_frame(self, frame: np.ndarray) -> None:
+        self._inputs["camera"] = frame
+        if self._source == "camera":
+            self._submit()
+
+    def load_dataset(self, name: str, root: str) -> None:
+        self._thread.worker.submit(JobRequest("dataset", lambda _model: load_dataset(name, root or None, train=False)))
+
+    def _scan_dataset(self) -> None:
+        data = self.dataset_panel.data
+
+        def scan(model) -> np.ndarray:  # noqa: ANN001 - runs on the worker
+            names = spec_of(model).class_names
+            predicted = [names.index(run_image(model, image, 1).top[0][0]) for image in data.images]
+            return np.asarray(predicted)
+
+        if data is not None:
+            self.status_label.setText("looking for misclassified samples...")
+            self._thread.worker.submit(JobRequest("scan", scan))
+
+    def _job_done(self, tag: str, result: object) -> None:
+        if tag == "dataset":
+            self.dataset_panel.set_data(result)
+        elif tag == "scan":
+            self.dataset_panel.set_predictions(result)
+            wrong = int((result != self.dataset_panel.data.labels).sum())
+            self.status_label.setText(f"{wrong} of {len(result)} samples are misclassified by {self._model_name}.")
+
     def _submit(self) -> None:
-        if self._rgb is not None:
-            self._thread.worker.submit(FrameRequest(self._rgb, self._selected))
+        rgb = self._inputs.get(self._source)
+        if rgb is not None:
+            self._thread.worker.submit(FrameRequest(
+                rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
+                self._in_channel))
 
     # ---- model ----------------------------------------------------------------------------
-    def _choose_model(self, _index: int = 0) -> None:
-        name = self.model_box.currentData()
-        self._device = self.device_box.currentText()
-        self.status_label.setText(f"loading {name}...")
-        self._thread.worker.submit(LoadRequest(name, self._device, self._untrained))
+    def _select_model_in_box(self, name: str) -> None:
+        index = self.model_box.findData(name)
+        if index < 0:
+            self.model_box.addItem(f"{Path(name).name} (file)", name)
+            index = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(index)
 
-    def _model_loaded(self, _model: object, description: str) -> None:
+    def _choose_model(self, _index: int = 0) -> None:
+        self.load_model(self.model_box.currentData())
+
+    def _choose_device(self, _index: int = 0) -> None:
+        self._device = self.device_box.currentText()
+        self.load_model(self._model_name)
+
+    def load_model(self, name: str, trust: bool = False) -> None:
+        self._model_name = name
+        self._thread.worker.submit(LoadRequest(name, self._device, self._untrained, trust))
+
+    def _open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "",
+                                              "Models (*.safetensors *.pt *.pth *.bin *.ckpt);;All files (*)")
+        if path:
+            self.load_model(path)
+
+    def _ask_trust(self, path: str, message: str) -> None:
+        answer = QMessageBox.warning(
+            self, "This model file contains code",
+            f"{message}\n\nOpen it anyway? Only do this if you trust where the file came from.",
+            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Open:
+            self.load_model(path, trust=True)
+        else:
+            self.show_error(message)
+            self.busy.hide()
+
+    def _loading(self, name: str) -> None:
+        self.busy.show()
+        self.status_label.setText(f"loading {Path(name).name}...")
+
+    def _model_loaded(self, model: object, description: str) -> None:
+        self.busy.hide()
         self.hide_error()
-        self.status_label.setText(f"{description} loaded")
-        if self._rgb is None:
-            self._rgb = self.canvas.to_array()
+        self._select_model_in_box(self._model_name)
+        self.settings.model = self._model_name if self._model_name in registry() else self.settings.model
+        self.settings.device = self._device
+        notes = spec_of(model).notes
+        self.status_label.setText(f"{description} loaded" + (f" | {notes[0]}" if notes else ""))
+        if "draw" not in self._inputs:
+            self._inputs["draw"] = self.canvas.to_array()
         self._submit()
 
     # ---- results --------------------------------------------------------------------------
-    def _stage_clicked(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None = None) -> None:
-        if item is not None:
-            name = item.data(Qt.ItemDataRole.UserRole)
-            if name != self._selected:
-                self._selected = name
-                self._submit()
+    def select_stage(self, name: str) -> None:
+        if name != self._selected:
+            self._selected = name
+            self.maps.enlarged = None
+            self._submit()
+
+    def _tile_clicked(self, channel: int) -> None:
+        if channel >= 0:
+            self._channel = channel
+        self._submit()
+
+    def _in_channel_changed(self, channel: int | None) -> None:
+        self._in_channel = channel
+        self._submit()
 
     def _show_result(self, result: FrameResult) -> None:
         self.last_result = result
-        self._fill_stage_list(result)
-        self.maps_item.setImage(result.mosaic, autoLevels=False, levels=(0, 255))
-        self.maps_box.autoRange(padding=0.01)
-        shape = next(s.shape for s in result.stages if s.name == result.selected)
-        self.maps_title.setText(f"{result.selected}: {'x'.join(map(str, shape))}")
+        self._selected = result.selected
+        self.strip.update_stages(result.stages, result.thumbnails, result.selected, result.model_input)
+        self.maps.set_mosaic(result.mosaic, result.layout)
+        info = result.info(result.selected)
+        shown = f" (first {result.layout.channels} shown)" if result.layout.channels < info.shape[0] else ""
+        enlarged = f", channel {self.maps.enlarged} (click to go back)" if self.maps.enlarged is not None else ""
+        self.maps_title.setText(f"{result.selected} [{info.kind}] {'x'.join(map(str, info.shape))}{shown}{enlarged}")
+        self.input_view.set_image(result.model_input)
+        self.chain.set_chain(result.chain, result.channel)
+        self.filters.set_filters(result.filters_of, result.filters, result.weight_range)
         self.softmax.set_top(list(result.top))
+        if result.top and self._source == "dataset":
+            self.dataset_panel.show_prediction(result.top[0][0])
         self._show_steps(result.steps)
         now = time.perf_counter()
         self._times.append(now)
         rate = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0
-        device = self.device_box.currentText()
         note = f" | {result.notes[0]}" if result.notes else ""
-        self.status_label.setText(f"{result.model_name} on {device} | forward {result.forward_ms:.1f} ms | "
-                                  f"{rate:.0f} updates/s{note}")
+        self.status_label.setText(f"{result.model_name} on {self.device_box.currentText()} | forward "
+                                  f"{result.forward_ms:.1f} ms | {rate:.0f} updates/s{note}")
         self.result_painted.emit(result)
-
-    def _fill_stage_list(self, result: FrameResult) -> None:
-        names = [s.name for s in result.stages]
-        current = [self.stage_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.stage_list.count())]
-        if names != current:
-            self.stage_list.blockSignals(True)
-            self.stage_list.clear()
-            for s in result.stages:
-                item = QListWidgetItem(f"{s.name}  [{s.kind}]  {'x'.join(map(str, s.shape))}")
-                item.setData(Qt.ItemDataRole.UserRole, s.name)
-                self.stage_list.addItem(item)
-            self.stage_list.blockSignals(False)
-        row = names.index(result.selected)
-        if self.stage_list.currentRow() != row:
-            self.stage_list.blockSignals(True)
-            self.stage_list.setCurrentRow(row)
-            self.stage_list.blockSignals(False)
-        self._selected = result.selected
 
     def _show_steps(self, steps: tuple) -> None:
         while len(self.step_labels) < len(steps):
@@ -275,13 +508,32 @@ class MainWindow(QMainWindow):
             self.steps_row.addWidget(label)
             self.step_labels.append(label)
         for label, (name, image) in zip(self.step_labels, steps, strict=False):
-            label.setPixmap(to_pixmap(image).scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio))
+            label.setPixmap(to_pixmap(image).scaled(56, 56, Qt.AspectRatioMode.KeepAspectRatio))
             label.setToolTip(name)
         for label in self.step_labels[len(steps):]:
             label.clear()
 
-    # ---- errors ---------------------------------------------------------------------------
+    def _hovered(self, channel: int, y: int, x: int) -> None:
+        result = self.last_result
+        if result is None:
+            return
+        height, width = result.model_input.shape[:2]
+        field = result.fields.get(result.selected)
+        self.input_view.show_field(field.rect(y, x, height, width) if field else (0, 0, height - 1, width - 1))
+        conv = result.conv
+        if conv is not None:
+            arithmetic = conv_arithmetic(conv.inputs, conv.weight, conv.bias, conv.stride, conv.padding,
+                                         conv.dilation, conv.groups, channel, y, x)
+            self.arithmetic.show_arithmetic(result.selected, arithmetic)
+        elif channel < result.values.shape[0]:
+            self.arithmetic.show_value(result.selected, channel, y, x, float(result.values[channel, y, x]))
+
+    def _unhovered(self) -> None:
+        self.input_view.show_field(None)
+
+    # ---- errors and closing ---------------------------------------------------------------
     def show_error(self, message: str) -> None:
+        self.busy.hide()
         self.banner.setText(message)
         self.banner.show()
 
@@ -289,8 +541,11 @@ class MainWindow(QMainWindow):
         self.banner.hide()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001
-        self._thread.stop()
+        self.settings.set_geometry(self.saveGeometry())
+        self.settings.top_k = self.top_k.value()
+        self.shutdown()
         super().closeEvent(event)
 
     def shutdown(self) -> None:
+        self.camera_panel.stop()
         self._thread.stop()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from cnnviz.core.errors import CnnvizError
+from cnnviz.core.errors import CnnvizError, UntrustedFileError
 from cnnviz.core.frame import FrameRequest, FrameResult, process_frame
 
 
@@ -23,6 +24,15 @@ class LoadRequest:
     name: str
     device: str = "auto"
     untrained: bool = False
+    trust: bool = False
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Any other slow work (a dataset load, a scan over samples): ``fn(model)`` runs on the worker."""
+
+    tag: str
+    fn: Callable[[object], object]
 
 
 class InferenceWorker(QObject):
@@ -31,6 +41,9 @@ class InferenceWorker(QObject):
     result_ready = Signal(object)  # FrameResult
     model_loaded = Signal(object, str)  # model, description
     failed = Signal(str)  # a sentence for the user
+    untrusted = Signal(str, str)  # path, message: the GUI asks the user before retrying with trust
+    job_done = Signal(str, object)  # tag, result
+    loading = Signal(str)  # name of the model being loaded
     _wake = Signal()
 
     def __init__(self) -> None:
@@ -38,14 +51,17 @@ class InferenceWorker(QObject):
         self._lock = threading.Lock()
         self._pending_frame: FrameRequest | None = None
         self._pending_load: LoadRequest | None = None
+        self._jobs: list[JobRequest] = []
         self.dropped = 0
         self.model = None
         self._wake.connect(self._drain)
 
-    def submit(self, request: FrameRequest | LoadRequest) -> None:
+    def submit(self, request: FrameRequest | LoadRequest | JobRequest) -> None:
         """Thread-safe: store the latest request and wake the worker."""
         with self._lock:
-            if isinstance(request, LoadRequest):
+            if isinstance(request, JobRequest):
+                self._jobs = [j for j in self._jobs if j.tag != request.tag] + [request]
+            elif isinstance(request, LoadRequest):
                 self._pending_load = request
             else:
                 if self._pending_frame is not None:
@@ -58,11 +74,15 @@ class InferenceWorker(QObject):
         while True:
             with self._lock:
                 load, self._pending_load = self._pending_load, None
-                frame = None if load else self._pending_frame
+                job = self._jobs.pop(0) if (load is None and self._jobs) else None
+                frame = None if (load or job) else self._pending_frame
                 if frame is not None:
                     self._pending_frame = None
             if load is not None:
                 self._load(load)
+                continue
+            if job is not None:
+                self._job(job)
                 continue
             if frame is None:
                 return
@@ -73,11 +93,16 @@ class InferenceWorker(QObject):
         from cnnviz.core.model_io import load_model
         from cnnviz.core.zoo import spec_of
 
+        self.loading.emit(request.name)
         try:
-            model = load_model(request.name, request.device, pretrained=False if request.untrained else None)
+            model = load_model(request.name, request.device, pretrained=False if request.untrained else None,
+                               trust=request.trust)
             spec = spec_of(model)
             if next(model.parameters()).device.type == "cpu":
                 apply_thread_policy(model, spec.input_shape)
+        except UntrustedFileError as exc:
+            self.untrusted.emit(request.name, str(exc))
+            return
         except CnnvizError as exc:
             self.failed.emit(str(exc))
             return
@@ -87,6 +112,18 @@ class InferenceWorker(QObject):
             return
         self.model = model
         self.model_loaded.emit(model, spec.description or spec.name)
+
+    def _job(self, job: JobRequest) -> None:
+        try:
+            result = job.fn(self.model)
+        except CnnvizError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(f"{job.tag} failed: {exc}")
+            traceback.print_exc()
+            return
+        self.job_done.emit(job.tag, result)
 
     def _run(self, request: FrameRequest) -> None:
         if self.model is None:

@@ -1,0 +1,69 @@
+"""Remembered settings (last model, device, layout, recent files), validated on read.
+
+A corrupt or hand-edited settings file never stops the app: every value is checked and
+falls back to its default.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MAX_RECENT = 8
+
+
+class Settings:
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self.q = settings or QSettings("cnnviz", "cnnviz")
+
+    def _str(self, key: str, default: str) -> str:
+        value = self.q.value(key, default)
+        return value if isinstance(value, str) and value else default
+
+    def _int(self, key: str, default: int, low: int, high: int) -> int:
+        try:
+            value = int(self.q.value(key, default))
+        except (TypeError, ValueError):
+            return default
+        return value if low <= value <= high else default
+
+    @property
+    def model(self) -> str:
+        return self._str("model", "lenet5-mnist")
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.q.setValue("model", value)
+
+    @property
+    def device(self) -> str:
+        return self._str("device", "auto")
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.q.setValue("device", value)
+
+    @property
+    def top_k(self) -> int:
+        return self._int("top_k", 5, 1, 20)
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self.q.setValue("top_k", int(value))
+
+    def geometry(self) -> QByteArray | None:
+        value = self.q.value("geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_geometry(self, value: QByteArray) -> None:
+        self.q.setValue("geometry", value)
+
+    def recent_files(self) -> list[str]:
+        value = self.q.value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in value if isinstance(v, str)][:MAX_RECENT] if isinstance(value, list) else []
+
+    def add_recent(self, path: str) -> list[str]:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.q.setValue("recent_files", files[:MAX_RECENT])
+        return files[:MAX_RECENT]
