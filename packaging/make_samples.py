@@ -57,6 +57,12 @@ def main() -> None:
     digits.mkdir(exist_ok=True)
     for digit in range(10):  # drawn the way the canvas draws: dark ink on white, 280x280
         write_png(digits / f"{digit}.png", render(demo_digit(digit)))
+    from cnnviz.core.strokes import paper_photo
+
+    rng = np.random.default_rng(3)
+    for digit in (3, 8):  # as a teacher's phone would see a digit written on paper
+        ink = render(demo_digit(digit, size=480, width=22.0), size=480, width=22.0, ink=255, paper=0)
+        write_png(digits / f"paper-{digit}.png", paper_photo(ink, rng))
     print("drawn digits written")
 
 

@@ -136,8 +136,12 @@ def process_frame(model: nn.Module, request: FrameRequest) -> FrameResult:
         thumbnails=thumbnails, filters=filters, filters_of=filters_of, weight_range=weight_range,
         chain=_chain_images(result, selected, channel), channel=channel, top=tuple(prediction.top),
         steps=tuple(prediction.prepared.steps), notes=tuple(prediction.notes), forward_ms=forward_ms,
-        total_ms=(time.perf_counter() - start) * 1000.0, model_name=spec_of(model).name,
+        total_ms=(time.perf_counter() - start) * 1000.0, model_name=_label(spec_of(model)),
         empty=prediction.prepared.empty)
+
+
+def _label(spec) -> str:  # noqa: ANN001
+    return spec.name if spec.trained else f"{spec.name} (random weights)"
 
 
 def default_stage(stages: list[Stage]) -> str:

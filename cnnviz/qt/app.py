@@ -35,6 +35,8 @@ def run_app(args: argparse.Namespace) -> int:
     device = None if args.device == "auto" else args.device
     window = MainWindow(args.model, device, untrained=args.untrained)
     install_error_hook(lambda: window)
+    if args.screenshot:
+        window.resize(1500, 920)  # a fixed size, whatever layout was remembered, so screenshots compare
     if args.stage:
         window.select_stage(args.stage)
     if args.draw_demo:

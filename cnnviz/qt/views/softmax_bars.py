@@ -16,6 +16,8 @@ class SoftmaxBars(QWidget):
 
     def set_top(self, top: list[tuple[str, float]]) -> None:
         self.top = list(top)
+        self.setToolTip("Softmax: the probability the model gives each class; the top one is its answer.\n"
+                        + "\n".join(f"{n}: {p * 100:.1f} %" for n, p in self.top))
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -33,6 +35,8 @@ class SoftmaxBars(QWidget):
                              QColor(214, 96, 77) if i == 0 else QColor(67, 147, 195))
             painter.setPen(QColor(0, 0, 0))
             align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
-            painter.drawText(QRectF(4, y, label_w - 8, row), align, name)
+            text = painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, int(label_w - 8))
+            painter.drawText(QRectF(4, y, label_w - 8, row), align, text)
+
             painter.drawText(QRectF(label_w + bar_w + 4, y, 60, row), Qt.AlignmentFlag.AlignVCenter, f"{p * 100:.1f}%")
         painter.end()
