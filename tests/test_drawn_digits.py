@@ -24,7 +24,7 @@ def test_drawn_digits_are_recognised(name):
     assert accuracy >= 0.95, f"{name}: {accuracy:.1%} on drawn digits; wrong: {wrong[:10]}"
 
 
-@pytest.mark.parametrize("name", ["lenet5-mnist", "mnist-cnn-mnist"])
+@pytest.mark.parametrize("name", ["lenet5-mnist", "mnist-cnn-mnist", "mnist-cnn-fashion"])
 def test_shipped_models_load_by_name_and_are_marked_trained(name, capsys):
     model = cnnviz.load_model(name, "cpu")
     assert model.cnnviz_spec.trained and len(model.cnnviz_spec.class_names) == 10
