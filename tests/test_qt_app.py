@@ -158,7 +158,7 @@ def test_image_file_and_paste(window, qtbot, tmp_path):
                           check_params_cb=lambda r: any("grey" in n for n in r.notes)):
         assert window.open_image(str(path))
     assert window.tabs.currentIndex() == 1 and "converted to grey" in window.status_label.text()
-    assert window.settings.recent_files()[0] == str(path)
+    assert window.settings.recent_files()[0] == str(path.resolve())
     image = QImage(40, 30, QImage.Format.Format_RGB888)
     image.fill(Qt.GlobalColor.white)
     QGuiApplication.clipboard().setImage(image)
@@ -228,3 +228,57 @@ def test_screenshot_command(tmp_path):
 
     image = read_image(out).rgb
     assert image.shape[0] > 400 and image.std() > 10
+
+
+def test_kernel_lab_cell_edit_changes_the_pipeline(window, qtbot):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.draw_demo(7)
+    lab = window.lab
+    with qtbot.waitSignal(window._thread.worker.lab_ready, timeout=WAIT):
+        window.views.setCurrentWidget(lab)
+    before = lab.last_result.conv[0].copy()
+    with qtbot.waitSignal(window._thread.worker.lab_ready, timeout=WAIT):
+        assert lab.grid.set_cell_text(0, 0, "5")
+    assert lab.bank[0].weights[0, 0] == 5
+    assert not np.array_equal(before, lab.last_result.conv[0])
+    # a click on a cell raises it by one step, a refused entry keeps the kernel
+    rect = lab.grid.cell_rect(1, 1)
+    with qtbot.waitSignal(window._thread.worker.lab_ready, timeout=WAIT):
+        qtbot.mouseClick(lab.grid, Qt.MouseButton.LeftButton, pos=rect.center())
+    assert lab.bank[0].weights[1, 1] == -1 + 1  # edge4-v starts with -1 there
+    kept = lab.bank[0].weights.copy()
+    assert not lab.grid.set_cell_text(2, 2, "NaN")
+    assert "NaN" in lab.message.text() and np.array_equal(lab.bank[0].weights, kept)
+    assert lab.grid.error is not None and lab.grid.error[:2] == (2, 2)
+
+
+def test_sobel_into_lenet_first_filter_then_reset_is_bitwise(window, qtbot):
+    import torch
+
+    from cnnviz.core.kernels import preset
+
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.selected == "conv1" and r.top[0][0] == "7"):
+        window.draw_demo(7)
+    qtbot.wait(200)  # let any earlier request drain
+    model = window._thread.worker.model
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    trained = window.last_result
+    lab = window.lab
+    window.views.setCurrentWidget(lab)
+    lab.set_current(preset("sobel-x"))
+    lab.stage_box.setCurrentText("conv1")
+    lab.filter_box.setValue(0)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: bool(r.changes)):
+        lab.apply_to_network()
+    edited = window.last_result
+    assert not np.array_equal(edited.values[0], trained.values[0])
+    assert np.array_equal(edited.values[1:], trained.values[1:])
+    assert "trained" in lab.diff.text() and "conv1" in lab.diff.text()
+    assert "edited" in window.windowTitle()
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: not r.changes):
+        lab.edit_requested.emit(None)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, original[key]), key
+    assert window.last_result.top == trained.top
+    assert np.array_equal(window.last_result.values, trained.values)

@@ -30,6 +30,7 @@ from cnnviz.core.render import (
     stage_mosaics,
     stage_thumbnails,
 )
+from cnnviz.core.surgery import StageChange, Surgeon, stage_changes, trained_weights
 from cnnviz.core.zoo import spec_of
 
 #: Feature-map tiles drawn at most per stage: nobody reads 512 tiles of 7x7 at once.
@@ -57,6 +58,7 @@ class StageInfo:
     shape: tuple[int, ...]
     params: int
     group: str  # the block it belongs to ('' for top-level stages)
+    target: str = ""  # module path (for module stages) or the function's name
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class FrameResult:
     total_ms: float
     model_name: str
     empty: bool
+    changes: tuple[StageChange, ...] = ()  # per stage, against the trained weights, when a filter is edited
+    baseline_top: tuple[tuple[str, float], ...] = ()
 
     @property
     def model_input(self) -> np.ndarray:
@@ -109,10 +113,21 @@ def group_of(name: str) -> str:
     return name.rpartition(".")[0]
 
 
-def process_frame(model: nn.Module, request: FrameRequest) -> FrameResult:
-    """Prepare, capture, and build every picture the views need (on the model's device)."""
+def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | None = None) -> FrameResult:
+    """Prepare, capture, and build every picture the views need (on the model's device).
+
+    With an edited filter (``surgeon.edited``) the trained model runs too, on the same input,
+    so the result says how every stage and the prediction moved.
+    """
     start = time.perf_counter()
     prediction = run_image(model, request.rgb, request.top)
+    changes: tuple[StageChange, ...] = ()
+    baseline_top: tuple[tuple[str, float], ...] = ()
+    if surgeon is not None and surgeon.edited:
+        with trained_weights(surgeon):
+            baseline = run_image(model, request.rgb, request.top)
+        changes = tuple(stage_changes(baseline.capture, prediction.capture))
+        baseline_top = tuple(baseline.top)
     forward_ms = (time.perf_counter() - start) * 1000.0
     result = prediction.capture
     stages = result.stages
@@ -128,7 +143,7 @@ def process_frame(model: nn.Module, request: FrameRequest) -> FrameResult:
     chain = block_chain(stages, selected)
     filters_of = chain[0] if result.by_name(chain[0]).kind == "conv" else selected
     filters, weight_range = _filters(result.by_name(filters_of), request.in_channel)
-    infos = tuple(StageInfo(s.name, s.kind, s.shape, _params(s), group_of(s.name)) for s in stages)
+    infos = tuple(StageInfo(s.name, s.kind, s.shape, _params(s), group_of(s.name), s.target) for s in stages)
     thumbnails = stage_thumbnails(stages) if request.thumbnails else {}
     return FrameResult(
         stamp=request.stamp, stages=infos, selected=selected, mosaic=mosaic, layout=layout,
@@ -137,7 +152,7 @@ def process_frame(model: nn.Module, request: FrameRequest) -> FrameResult:
         chain=_chain_images(result, selected, channel), channel=channel, top=tuple(prediction.top),
         steps=tuple(prediction.prepared.steps), notes=tuple(prediction.notes), forward_ms=forward_ms,
         total_ms=(time.perf_counter() - start) * 1000.0, model_name=_label(spec_of(model)),
-        empty=prediction.prepared.empty)
+        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top)
 
 
 def _label(spec) -> str:  # noqa: ANN001

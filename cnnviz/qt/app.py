@@ -43,6 +43,8 @@ def run_app(args: argparse.Namespace) -> int:
         window.draw_demo(7)
     if args.image:
         window.open_image(args.image)
+    if args.view == "lab":
+        window.views.setCurrentWidget(window.lab)
     if args.tab:
         window.tabs.setCurrentIndex(["draw", "image", "dataset", "camera"].index(args.tab))
     window.show()
@@ -62,15 +64,19 @@ def run_app(args: argparse.Namespace) -> int:
                 status["code"] = 2
             app.quit()
 
-        def give_up() -> None:
+        def give_up(force: bool = True) -> None:
+            if window.last_result is not None:
+                return
+            if not force and window.busy.isVisible():  # still loading (perhaps the fallback model): wait
+                QTimer.singleShot(500, lambda: give_up(False))
+                return
             message = window.banner.text() or "no result was shown in time"
             print(f"cnnviz: error: no screenshot taken: {message}", file=sys.stderr)
             status["code"] = 2
             app.quit()
 
         window.result_painted.connect(grab)
-        window._thread.worker.failed.connect(lambda _m: QTimer.singleShot(200, give_up)
-                                             if window.last_result is None else None)
+        window._thread.worker.failed.connect(lambda _m: QTimer.singleShot(500, lambda: give_up(False)))
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
     app.exec()
     window.shutdown()

@@ -41,9 +41,11 @@ from cnnviz.core.errors import CnnvizError
 from cnnviz.core.frame import FrameRequest, FrameResult
 from cnnviz.core.imageio import read_image, to_rgb_uint8
 from cnnviz.core.inference import run_image
+from cnnviz.core.kernel_lab import LabRequest
 from cnnviz.core.strokes import demo_digit
 from cnnviz.core.zoo import registry, spec_of, weights_present
 from cnnviz.qt.images import to_pixmap
+from cnnviz.qt.kernel_lab import KernelLabPanel
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.views.arithmetic_view import ArithmeticView
 from cnnviz.qt.views.chain_view import ChainView
@@ -55,11 +57,12 @@ from cnnviz.qt.views.softmax_bars import SoftmaxBars
 from cnnviz.qt.widgets.camera_panel import CameraPanel
 from cnnviz.qt.widgets.canvas import DrawCanvas
 from cnnviz.qt.widgets.dataset_panel import DatasetPanel
-from cnnviz.qt.worker import JobRequest, LoadRequest, WorkerThread
+from cnnviz.qt.worker import EditRequest, JobRequest, LoadRequest, WorkerThread
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 TABS = ("draw", "image", "dataset", "camera")
+DEFAULT_MODEL = "lenet5-mnist"
 
 
 class MainWindow(QMainWindow):
@@ -70,7 +73,10 @@ class MainWindow(QMainWindow):
                  settings: Settings | None = None) -> None:
         super().__init__()
         self.settings = settings or Settings()
-        model = model or self.settings.model
+        self._from_settings = model is None
+        if model is None:
+            model = self.settings.model
+            untrained = untrained or self.settings.untrained
         self._device = device or self.settings.device
         self.setWindowTitle("cnnviz")
         self.resize(1500, 920)
@@ -87,10 +93,13 @@ class MainWindow(QMainWindow):
         worker = self._thread.worker
         worker.result_ready.connect(self._show_result)
         worker.model_loaded.connect(self._model_loaded)
-        worker.failed.connect(self.show_error)
+        worker.failed.connect(self._worker_failed)
         worker.untrusted.connect(self._ask_trust)
         worker.job_done.connect(self._job_done)
         worker.loading.connect(self._loading)
+        worker.lab_ready.connect(self._lab_ready)
+        worker.edited.connect(self._edited_changed)
+        self._edited = False
         self._build()
         self._select_model_in_box(model)
         geometry = self.settings.geometry()
@@ -160,11 +169,20 @@ class MainWindow(QMainWindow):
         body.setSizes([700, 380])
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 1)
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
+        network = QWidget()
+        centre_layout = QVBoxLayout(network)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.strip)
         centre_layout.addWidget(body, 1)
+        self.lab = KernelLabPanel()
+        self.lab.changed.connect(self._submit_lab)
+        self.lab.edit_requested.connect(lambda edit: self._thread.worker.submit(EditRequest(edit)))
+        self.views = QTabWidget()
+        self.views.addTab(network, "Network")
+        self.views.addTab(self.lab, "Kernel lab")
+        self.views.setTabToolTip(1, "Hand-made kernels: conv -> ReLU -> pool on the input, and into the network.")
+        self.views.currentChanged.connect(lambda _i: self._submit_lab())
+        centre = self.views
 
         self.banner = QLabel("")
         self.banner.setStyleSheet("background:#fde2e1;color:#7a1712;padding:6px;border-radius:3px;")
@@ -330,7 +348,7 @@ class MainWindow(QMainWindow):
         except CnnvizError as exc:
             self.show_error(str(exc))
             return False
-        self._fill_recent(self.settings.add_recent(str(path)))
+        self._fill_recent(self.settings.add_recent(str(Path(path).resolve())))
         self._use_image(image.rgb, " ".join(image.notes))
         return True
 
@@ -408,10 +426,28 @@ class MainWindow(QMainWindow):
 
     def _submit(self) -> None:
         rgb = self._inputs.get(self._source)
+        self._submit_lab()
         if rgb is not None:
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
                 self._in_channel))
+
+    def _submit_lab(self) -> None:
+        """The lab recomputes only while it is on screen."""
+        rgb = self._inputs.get(self._source)
+        if rgb is None or self.views.currentWidget() is not self.lab:
+            return
+        lab = self.lab
+        self._thread.worker.submit(LabRequest(rgb, tuple(lab.bank), lab.padding.currentText(), lab.stride.value(),
+                                              lab.pool.value(), lab.pool_kind.currentText()))
+
+    def _lab_ready(self, result: object) -> None:
+        self.lab.show_result(result)
+
+    def _edited_changed(self, edited: bool) -> None:
+        self._edited = edited
+        self.setWindowTitle("cnnviz (model edited: a filter holds your kernel)" if edited else "cnnviz")
+        self._submit()
 
     # ---- model ----------------------------------------------------------------------------
     def _select_model_in_box(self, name: str) -> None:
@@ -429,6 +465,8 @@ class MainWindow(QMainWindow):
         self.load_model(self._model_name)
 
     def load_model(self, name: str, trust: bool = False) -> None:
+        if name != self._model_name:
+            self._untrained = False if name in registry() and registry()[name].family != "imagenet" else self._untrained
         self._model_name = name
         self._thread.worker.submit(LoadRequest(name, self._device, self._untrained, trust))
 
@@ -449,16 +487,31 @@ class MainWindow(QMainWindow):
             self.show_error(message)
             self.busy.hide()
 
+    def _worker_failed(self, message: str) -> None:
+        if self._from_settings and self.last_result is None and self._model_name != DEFAULT_MODEL:
+            # the remembered model cannot load any more (weights gone, device gone): start on the default
+            self._from_settings = False
+            self._keep_banner = True
+            self.show_error(f"{message} Opened {DEFAULT_MODEL} instead.")
+            self.load_model(DEFAULT_MODEL)
+            return
+        self.show_error(message)
+
     def _loading(self, name: str) -> None:
         self.busy.show()
         self.status_label.setText(f"loading {Path(name).name}...")
 
     def _model_loaded(self, model: object, description: str) -> None:
         self.busy.hide()
-        self.hide_error()
+        if not getattr(self, "_keep_banner", False):
+            self.hide_error()
+        self._keep_banner = False
         self._select_model_in_box(self._model_name)
-        self.settings.model = self._model_name if self._model_name in registry() else self.settings.model
+        if self._model_name in registry():
+            self.settings.model = self._model_name
+            self.settings.untrained = self._untrained
         self.settings.device = self._device
+        self._from_settings = False
         notes = spec_of(model).notes
         self.status_label.setText(f"{description} loaded" + (f" | {notes[0]}" if notes else ""))
         if "draw" not in self._inputs:
@@ -494,6 +547,8 @@ class MainWindow(QMainWindow):
         self.chain.set_chain(result.chain, result.channel)
         self.filters.set_filters(result.filters_of, result.filters, result.weight_range)
         self.softmax.set_top(list(result.top))
+        self.lab.set_conv_stages({s.name: s.target for s in result.stages if s.kind == "conv"})
+        self.lab.show_changes(result.changes, result.baseline_top, result.top, self._edited)
         if result.top and self._source == "dataset":
             self.dataset_panel.show_prediction(result.top[0][0])
         self._show_steps(result.steps)

@@ -43,6 +43,15 @@ class Settings:
         self.q.setValue("device", value)
 
     @property
+    def untrained(self) -> bool:
+        """Whether the remembered model was opened with random weights (its real ones being absent)."""
+        return str(self.q.value("untrained", "false")).lower() == "true"
+
+    @untrained.setter
+    def untrained(self, value: bool) -> None:
+        self.q.setValue("untrained", "true" if value else "false")
+
+    @property
     def top_k(self) -> int:
         return self._int("top_k", 5, 1, 20)
 

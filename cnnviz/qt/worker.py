@@ -17,6 +17,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from cnnviz.core.errors import CnnvizError, UntrustedFileError
 from cnnviz.core.frame import FrameRequest, FrameResult, process_frame
+from cnnviz.core.kernel_lab import LabRequest, run_lab
+from cnnviz.core.surgery import FilterEdit, Surgeon
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,13 @@ class LoadRequest:
     device: str = "auto"
     untrained: bool = False
     trust: bool = False
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """Put a kernel into a filter of the loaded model (``edit``), or reset to the trained weights (None)."""
+
+    edit: FilterEdit | None
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class InferenceWorker(QObject):
     untrusted = Signal(str, str)  # path, message: the GUI asks the user before retrying with trust
     job_done = Signal(str, object)  # tag, result
     loading = Signal(str)  # name of the model being loaded
+    lab_ready = Signal(object)  # LabResult
+    edited = Signal(bool)  # whether the model now differs from its trained weights
     _wake = Signal()
 
     def __init__(self) -> None:
@@ -52,14 +63,21 @@ class InferenceWorker(QObject):
         self._pending_frame: FrameRequest | None = None
         self._pending_load: LoadRequest | None = None
         self._jobs: list[JobRequest] = []
+        self._edits: list[EditRequest] = []
+        self._pending_lab: LabRequest | None = None
+        self.surgeon: Surgeon | None = None
         self.dropped = 0
         self.model = None
         self._wake.connect(self._drain)
 
-    def submit(self, request: FrameRequest | LoadRequest | JobRequest) -> None:
+    def submit(self, request: FrameRequest | LoadRequest | JobRequest | EditRequest | LabRequest) -> None:
         """Thread-safe: store the latest request and wake the worker."""
         with self._lock:
-            if isinstance(request, JobRequest):
+            if isinstance(request, EditRequest):
+                self._edits.append(request)
+            elif isinstance(request, LabRequest):
+                self._pending_lab = request
+            elif isinstance(request, JobRequest):
                 self._jobs = [j for j in self._jobs if j.tag != request.tag] + [request]
             elif isinstance(request, LoadRequest):
                 self._pending_load = request
@@ -74,13 +92,23 @@ class InferenceWorker(QObject):
         while True:
             with self._lock:
                 load, self._pending_load = self._pending_load, None
-                job = self._jobs.pop(0) if (load is None and self._jobs) else None
-                frame = None if (load or job) else self._pending_frame
+                edit = self._edits.pop(0) if (load is None and self._edits) else None
+                job = self._jobs.pop(0) if (load is None and edit is None and self._jobs) else None
+                busy = load or edit or job
+                lab = None if busy else self._pending_lab
+                frame = None if busy else self._pending_frame
+                if lab is not None:
+                    self._pending_lab = None
                 if frame is not None:
                     self._pending_frame = None
             if load is not None:
                 self._load(load)
                 continue
+            if edit is not None:
+                self._edit(edit)
+                continue
+            if lab is not None:
+                self._lab(lab)
             if job is not None:
                 self._job(job)
                 continue
@@ -111,7 +139,34 @@ class InferenceWorker(QObject):
             traceback.print_exc()
             return
         self.model = model
+        self.surgeon = Surgeon(model)
         self.model_loaded.emit(model, spec.description or spec.name)
+        self.edited.emit(False)
+
+    def _edit(self, request: EditRequest) -> None:
+        if self.surgeon is None:
+            return
+        try:
+            if request.edit is None:
+                self.surgeon.reset()
+            else:
+                self.surgeon.apply(request.edit)
+        except CnnvizError as exc:
+            self.failed.emit(str(exc))
+            return
+        self.edited.emit(self.surgeon.edited)
+
+    def _lab(self, request: LabRequest) -> None:
+        try:
+            result = run_lab(request)
+        except CnnvizError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(f"The kernel lab failed: {exc}")
+            traceback.print_exc()
+            return
+        self.lab_ready.emit(result)
 
     def _job(self, job: JobRequest) -> None:
         try:
@@ -129,7 +184,7 @@ class InferenceWorker(QObject):
         if self.model is None:
             return
         try:
-            result: FrameResult = process_frame(self.model, request)
+            result: FrameResult = process_frame(self.model, request, self.surgeon)
         except CnnvizError as exc:
             self.failed.emit(str(exc))
             return

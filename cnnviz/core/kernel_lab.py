@@ -1,0 +1,87 @@
+"""The kernel lab's update as a pure function: a grey image and a bank in, pictures out.
+
+Runs on the worker thread at the input's full resolution; the GUI only paints the rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from cnnviz.core.kernels import Kernel, run_pipeline
+from cnnviz.core.preprocess import grey_float
+from cnnviz.core.render import colormap, mosaic_tensor
+
+#: Photos larger than this on their longer side are shrunk first (a 4000 px photo would take seconds).
+MAX_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class LabRequest:
+    rgb: np.ndarray
+    kernels: tuple[Kernel, ...]
+    padding: str = "same"
+    stride: int = 1
+    pool: int = 2
+    pool_kind: str = "max"
+    stamp: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class LabRow:
+    name: str
+    kernel: np.ndarray  # RGB pictures
+    conv: np.ndarray
+    relu: np.ndarray
+    pool: np.ndarray
+    conv_range: tuple[float, float]
+    shapes: tuple[tuple[int, int], tuple[int, int]]  # conv, pool
+
+
+@dataclass(frozen=True)
+class LabResult:
+    stamp: float
+    grey: np.ndarray  # uint8, what the kernels ran on
+    rows: tuple[LabRow, ...]
+    conv: np.ndarray  # raw conv outputs (K, H', W'), float32: for checks and hover
+    ms: float
+
+
+#: Colours saturate at this percentile of |value|, so that a few extreme pixels (the zero-padded
+#: border of a photo gives some) do not darken everything else. Captions keep the true range.
+DISPLAY_PERCENTILE = 99.5
+
+
+def _picture(array: np.ndarray, signed: bool, scale: int = 1, robust: bool = False) -> np.ndarray:
+    lut = colormap("diverging" if signed else "viridis")
+    if robust and array.size > 64:
+        limit = float(np.percentile(np.abs(array), DISPLAY_PERCENTILE))
+        if limit > 0:
+            array = np.clip(array, -limit, limit)
+    return mosaic_tensor(torch.from_numpy(np.ascontiguousarray(array))[None], lut, signed, scale=scale).numpy()
+
+
+def run_lab(request: LabRequest) -> LabResult:
+    start = time.perf_counter()
+    grey = grey_float(request.rgb)
+    h, w = grey.shape
+    if max(h, w) > MAX_SIDE:
+        import cv2
+
+        factor = MAX_SIDE / max(h, w)
+        grey = cv2.resize(grey, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    result = run_pipeline(grey, list(request.kernels), request.padding, request.stride, request.pool,
+                          request.pool_kind)
+    rows = []
+    for i, kernel in enumerate(request.kernels):
+        kernel_scale = max(1, 64 // max(kernel.weights.shape))
+        rows.append(LabRow(
+            kernel.name, _picture(kernel.weights, True, kernel_scale), _picture(result.conv[i], True, robust=True),
+            _picture(result.relu[i], False, robust=True), _picture(result.pool[i], False, robust=True),
+            (float(result.conv[i].min()), float(result.conv[i].max())),
+            (result.conv[i].shape, result.pool[i].shape)))
+    grey8 = (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return LabResult(request.stamp, grey8, tuple(rows), result.conv, (time.perf_counter() - start) * 1000)
