@@ -92,9 +92,10 @@ def test_choosing_stage_model_and_device_updates_every_view(window, qtbot):
     assert len(window.softmax.top) == 5
 
     window.device_box.setCurrentText("cpu")
-    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+    with qtbot.waitSignal(window._thread.worker.model_loaded, timeout=WAIT):
         window.device_box.activated.emit(window.device_box.currentIndex())
-    assert "on cpu" in window.status_label.text()
+    qtbot.waitUntil(lambda: "on cpu" in window.status_label.text(), timeout=WAIT)
+    assert next(window._thread.worker.model.parameters()).device.type == "cpu"
 
 
 def test_hovering_a_feature_map_pixel_outlines_its_receptive_field(window, qtbot):
@@ -282,3 +283,55 @@ def test_sobel_into_lenet_first_filter_then_reset_is_bitwise(window, qtbot):
         assert torch.equal(value, original[key]), key
     assert window.last_result.top == trained.top
     assert np.array_equal(window.last_result.values, trained.values)
+
+
+def test_exception_in_the_worker_is_shown_and_the_app_goes_on(window, qtbot, monkeypatch):
+    import cnnviz.qt.worker as worker_module
+
+    real = worker_module.process_frame
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("injected fault")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "process_frame", flaky)
+    window.draw_demo(5)
+    qtbot.waitUntil(lambda: "injected fault" in window.banner.text(), timeout=WAIT)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.draw_demo(5)
+
+
+def test_cuda_out_of_memory_falls_back_to_the_cpu(window, qtbot, monkeypatch):
+    import torch
+
+    import cnnviz.qt.worker as worker_module
+
+    real = worker_module.process_frame
+    calls = {"n": 0}
+
+    def oom_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "process_frame", oom_once)
+    window.draw_demo(6)
+    qtbot.waitUntil(lambda: "ran out of memory" in window.banner.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: calls["n"] >= 2 and window.last_result is not None
+                    and window.last_result.top[0][0] == "6", timeout=WAIT)
+    assert window.banner.isVisibleTo(window)
+    assert window.device_box.currentText() == "cpu"
+    assert next(window._thread.worker.model.parameters()).device.type == "cpu"
+
+
+def test_exception_in_a_slot_reaches_the_handler(window, monkeypatch):
+    from cnnviz.qt.app import install_error_hook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_error_hook(lambda: window)
+    sys.excepthook(RuntimeError, RuntimeError("slot blew up"), None)
+    assert "slot blew up" in window.banner.text()

@@ -174,6 +174,8 @@ class Capturer:
                     final, stages = self._run_traced(x)
                 else:
                     final, stages = self._run_hooked(x)
+            except torch.OutOfMemoryError:
+                raise  # not the input's fault: the caller may retry on the CPU
             except RuntimeError as exc:
                 raise InputMismatchError(_mismatch_message(exc, x, self._failing_stage(x))) from None
             logits, probabilities = _add_softmax(final, stages)

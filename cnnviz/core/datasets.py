@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as handle:
-                raw = handle.read(MAX_IDX_BYTES + 1)
-    except (OSError, EOFError) as exc:
+            raw = _gunzip(path)
+    except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path.name} cannot be read ({exc}).") from None
     if len(raw) > MAX_IDX_BYTES:
         raise DatasetError(f"{path.name} is larger than any IDX dataset cnnviz reads.")
@@ -68,6 +68,18 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DatasetError(f"{path.name} holds {body} bytes of data but its header ({'x'.join(map(str, dims))}) "
                            f"needs {expected}; the file is truncated or damaged.")
     return np.frombuffer(raw, dtype=dtype, offset=4 + 4 * ndim).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _gunzip(path: Path) -> bytes:
+    """Decompress in chunks, stopping past the size limit (a gzip bomb never fills memory)."""
+    chunks, total = [], 0
+    with gzip.open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            total += len(chunk)
+            if total > MAX_IDX_BYTES:
+                raise DatasetError(f"{path.name} unpacks to more than any IDX dataset cnnviz reads.")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _find_idx(root: Path, dataset: str, stem: str) -> Path:

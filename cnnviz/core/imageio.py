@@ -98,6 +98,8 @@ def _probe_header(data: bytes, name: str) -> tuple[int, int, int, int, str]:
                          "decompression bomb); refused before decoding.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageError(f"{name} is not an image cnnviz can read (unknown or damaged format).") from None
+    except Exception:  # noqa: BLE001 - Pillow's parsers raise anything on a damaged header
+        raise ImageError(f"{name} has a damaged header; the file cannot be read.") from None
 
 
 def _is_truncated(data: bytes, fmt: str) -> bool:

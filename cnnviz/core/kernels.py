@@ -82,9 +82,13 @@ def validate_weights(values: object, name: str = "kernel") -> np.ndarray:
         for j, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
                 raise KernelError(f"{name}: row {i + 1}, column {j + 1} is {value!r}, not a number.")
-            if not math.isfinite(float(value)) or abs(float(value)) > 3.4e38:
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number) or abs(number) > 3.4e38:
                 raise KernelError(f"{name}: row {i + 1}, column {j + 1} is {value!r}; weights must be finite.")
-            out[i, j] = float(value)
+            out[i, j] = number
     return out
 
 

@@ -218,8 +218,20 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
+def _check_container(path: Path) -> None:
+    """Refuse what cannot be a checkpoint before torch sees it (a cut zip sends torch down a slow path)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith(b"PK"):
+        if not zipfile.is_zipfile(path):
+            raise ModelError(f"{path.name} is a truncated or damaged checkpoint (its zip directory is missing).")
+    elif not head.startswith(b"\x80"):  # the legacy format starts with a pickle protocol byte
+        raise ModelError(f"{path.name} is not a PyTorch checkpoint (it is neither a zip archive nor a pickle).")
+
+
 def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]:
     """Read a .pt/.pth file as weights only; a file that needs more is refused, never retried unsafely."""
+    _check_container(path)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

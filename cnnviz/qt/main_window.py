@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         worker.loading.connect(self._loading)
         worker.lab_ready.connect(self._lab_ready)
         worker.edited.connect(self._edited_changed)
+        worker.fell_back.connect(self._fell_back)
         self._edited = False
         self._build()
         self._select_model_in_box(model)
@@ -496,6 +497,11 @@ class MainWindow(QMainWindow):
             self.load_model(DEFAULT_MODEL)
             return
         self.show_error(message)
+
+    def _fell_back(self, device: str) -> None:
+        self._device = device
+        self.device_box.setCurrentText(device)
+        self._keep_banner = True
 
     def _loading(self, name: str) -> None:
         self.busy.show()

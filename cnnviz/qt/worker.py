@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from cnnviz.core.errors import CnnvizError, UntrustedFileError
@@ -55,6 +56,7 @@ class InferenceWorker(QObject):
     loading = Signal(str)  # name of the model being loaded
     lab_ready = Signal(object)  # LabResult
     edited = Signal(bool)  # whether the model now differs from its trained weights
+    fell_back = Signal(str)  # the device the model moved to after running out of memory
     _wake = Signal()
 
     def __init__(self) -> None:
@@ -168,6 +170,16 @@ class InferenceWorker(QObject):
             return
         self.lab_ready.emit(result)
 
+    def _fall_back_to_cpu(self, request: FrameRequest) -> FrameResult:
+        """Out of GPU memory: move the model to the CPU, say so, and run the frame again there."""
+        self.model.to("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.failed.emit("The GPU ran out of memory, so the model now runs on the CPU (slower). "
+                         "Choose a smaller model or input to use the GPU again.")
+        self.fell_back.emit("cpu")
+        return process_frame(self.model, request, self.surgeon)
+
     def _job(self, job: JobRequest) -> None:
         try:
             result = job.fn(self.model)
@@ -184,7 +196,10 @@ class InferenceWorker(QObject):
         if self.model is None:
             return
         try:
-            result: FrameResult = process_frame(self.model, request, self.surgeon)
+            try:
+                result: FrameResult = process_frame(self.model, request, self.surgeon)
+            except torch.OutOfMemoryError:
+                result = self._fall_back_to_cpu(request)
         except CnnvizError as exc:
             self.failed.emit(str(exc))
             return
