@@ -149,6 +149,9 @@ class Capturer:
     """Traces a model once, then captures every stage of each forward call."""
 
     def __init__(self, model: nn.Module) -> None:
+        from cnnviz.core.memory import tune_allocator
+
+        tune_allocator()
         self.model = model
         self.traced = True
         self.notes: list[str] = []

@@ -21,7 +21,9 @@ from cnnviz.core.zoo import ModelSpec
 DIGIT_BOX = 20
 DIGIT_FRAME = 28
 #: Work on at most this many pixels on a side for digit preparation (speed; the result is 28x28).
-DIGIT_WORK_SIZE = 320
+DIGIT_WORK_SIZE = 160
+#: The background is estimated at this size (it is smooth; the strokes are what is removed).
+BACKGROUND_SIZE = 64
 #: Below this peak ink level (0..1) the canvas counts as empty.
 EMPTY_INK = 0.1
 
@@ -160,14 +162,20 @@ def remove_background(grey: np.ndarray) -> np.ndarray:
     """Bright ink on zero: invert light paper, then subtract a smooth estimate of the background.
 
     A morphological opening wider than any stroke removes the strokes and keeps the
-    (possibly unevenly lit) background, which is then subtracted.
+    (possibly unevenly lit) background, which is then subtracted. The background is smooth,
+    so it is estimated on a copy shrunk to at most 64 px and enlarged again: the same result
+    for a fraction of the cost (a 70 px opening on the full canvas took ~30 ms).
     """
     img = 1.0 - grey if _light_background(grey) else grey.copy()
     h, w = img.shape
-    k = max(3, (min(h, w) // 4) | 1)
+    factor = min(1.0, BACKGROUND_SIZE / max(h, w))
+    small = cv2.resize(img, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA) \
+        if factor < 1.0 else img
+    k = max(3, (min(small.shape) // 4) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    background = cv2.morphologyEx(img, cv2.MORPH_OPEN, kernel)
-    background = cv2.blur(background, (k, k))
+    background = cv2.blur(cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel), (k, k))
+    if factor < 1.0:
+        background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(img - background, 0.0, 1.0).astype(np.float32)
 
 
