@@ -14,8 +14,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnviz import __version__
-
 EXIT_USAGE = 2
 
 
@@ -121,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="download MNIST/Fashion-MNIST/CIFAR-10 if not in --data-root")
     p.add_argument("--out", required=True, help="FILE.safetensors")
 
+    p = sub.add_parser("bench", help="time the real app headless: input to painted views")
+    p.add_argument("--scenario", action="append", choices=("draw-lenet", "image-resnet18", "image-vgg16",
+                                                          "kernel-lab", "startup"),
+                   help="run only these (repeatable); default: all")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seconds", type=float, default=5.0, help="how long each scenario feeds input (default 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object with an entry per scenario")
+
     p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix")
     _add_model_options(p, required=True)
     p.add_argument("--dataset", required=True,
@@ -153,23 +159,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.version:
         print(version_text(args.device))
         return 0
-    handlers = {None: _cmd_app, "models": _cmd_models, "summary": _cmd_summary, "predict": _cmd_predict,
-                "render": _cmd_render, "kernel": _cmd_kernel, "train": _cmd_train, "evaluate": _cmd_evaluate}
+    handlers = {None: _cmd_app, "bench": _cmd_bench, "models": _cmd_models, "summary": _cmd_summary,
+                "predict": _cmd_predict, "render": _cmd_render, "kernel": _cmd_kernel, "train": _cmd_train,
+                "evaluate": _cmd_evaluate}
     return handlers[args.command](args)
 
 
 def version_text(device: str = "auto") -> str:
-    import torch
+    from cnnviz.core.about import version_lines
 
-    from cnnviz.core.device import describe_device, resolve_device
-
-    try:
-        from PySide6 import __version__ as qt_version
-    except ImportError:  # pragma: no cover - PySide6 is a dependency
-        qt_version = "not installed"
-    cuda = f"available ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "not available"
-    return (f"cnnviz {__version__}\ntorch {torch.__version__}, CUDA {cuda}\nPySide6 {qt_version}\n"
-            f"device: {describe_device(resolve_device(device))}")
+    return "\n".join(version_lines(device))
 
 
 def _load(args: argparse.Namespace, name: str | None = None):  # noqa: ANN202
@@ -184,6 +183,36 @@ def _cmd_app(args: argparse.Namespace) -> int:
     from cnnviz.qt.app import run_app  # Qt only here, so sub-commands never load it
 
     return run_app(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from cnnviz.core.bench_stats import format_table
+    from cnnviz.core.device import resolve_device
+    from cnnviz.qt.bench import SCENARIOS, measure_startup, run_scenario  # the bench drives the real app
+
+    if not 0.5 <= args.seconds <= 600:
+        raise CliError("--seconds must be between 0.5 and 600.")
+    device = str(resolve_device(args.device))
+    wanted = args.scenario or [*SCENARIOS, "startup"]
+    rows, startup = [], None
+    for name in wanted:
+        if name == "startup":
+            startup = measure_startup(device)
+        else:
+            rows.append(run_scenario(name, device, args.seconds))
+            if not args.json:
+                print(format_table(rows[-1:], None).splitlines()[-1], flush=True)
+    if args.json:
+        out = {r.scenario: r.to_json() for r in rows}
+        if startup is not None:
+            out["startup"] = {"seconds": round(startup, 3)}
+        print(json.dumps(out))
+    else:
+        print(format_table(rows, startup))
+    return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

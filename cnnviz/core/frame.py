@@ -48,6 +48,7 @@ class FrameRequest:
     channel: int = 0  # the channel followed through conv -> ReLU -> pool
     in_channel: int | None = None  # filters: one input channel, or None for the mean / RGB
     thumbnails: bool = True
+    detail: bool = True  # False: only the maps, input and softmax (secondary views refresh less often)
     stamp: float = field(default_factory=time.perf_counter)  # when the input was made
 
 
@@ -99,6 +100,7 @@ class FrameResult:
     empty: bool
     changes: tuple[StageChange, ...] = ()  # per stage, against the trained weights, when a filter is edited
     baseline_top: tuple[tuple[str, float], ...] = ()
+    detail: bool = True
 
     @property
     def model_input(self) -> np.ndarray:
@@ -123,6 +125,7 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     prediction = run_image(model, request.rgb, request.top)
     changes: tuple[StageChange, ...] = ()
     baseline_top: tuple[tuple[str, float], ...] = ()
+    detail: bool = True
     if surgeon is not None and surgeon.edited:
         with trained_weights(surgeon):
             baseline = run_image(model, request.rgb, request.top)
@@ -142,17 +145,18 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     channel = min(max(0, request.channel), maps.shape[0] - 1)
     chain = block_chain(stages, selected)
     filters_of = chain[0] if result.by_name(chain[0]).kind == "conv" else selected
-    filters, weight_range = _filters(result.by_name(filters_of), request.in_channel)
+    detail = request.detail
+    filters, weight_range = _filters(result.by_name(filters_of), request.in_channel) if detail else (None, None)
     infos = tuple(StageInfo(s.name, s.kind, s.shape, _params(s), group_of(s.name), s.target) for s in stages)
-    thumbnails = stage_thumbnails(stages) if request.thumbnails else {}
+    thumbnails = stage_thumbnails(stages) if request.thumbnails and detail else {}
     return FrameResult(
         stamp=request.stamp, stages=infos, selected=selected, mosaic=mosaic, layout=layout,
         values=maps.float().cpu().numpy(), conv=_conv_info(result, stage), fields=receptive_fields(stages),
         thumbnails=thumbnails, filters=filters, filters_of=filters_of, weight_range=weight_range,
-        chain=_chain_images(result, selected, channel), channel=channel, top=tuple(prediction.top),
+        chain=_chain_images(result, selected, channel) if detail else (), channel=channel, top=tuple(prediction.top),
         steps=tuple(prediction.prepared.steps), notes=tuple(prediction.notes), forward_ms=forward_ms,
         total_ms=(time.perf_counter() - start) * 1000.0, model_name=_label(spec_of(model)),
-        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top)
+        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top, detail=detail)
 
 
 def _label(spec) -> str:  # noqa: ANN001
@@ -169,14 +173,23 @@ def _params(stage: Stage) -> int:
     return sum(p.numel() for p in stage.module.parameters(recurse=False))
 
 
+_FILTER_CACHE: dict[tuple, tuple[np.ndarray, tuple[float, float]]] = {}
+
+
 def _filters(stage: Stage, in_channel: int | None) -> tuple[np.ndarray | None, tuple[float, float] | None]:
+    """The filter grid, cached until the weights change (their version counter moves on any edit)."""
     weight = getattr(stage.module, "weight", None) if stage.kind == "conv" else None
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
         return None, None
     weight = weight.detach()
     channel = None if in_channel is None or in_channel >= weight.shape[1] else in_channel
-    grid = filter_grid(weight[:MAX_TILES], channel, scale=max(2, 48 // max(weight.shape[-2:])))
-    return grid, (float(weight.min()), float(weight.max()))
+    key = (id(stage.module), weight.data_ptr(), weight._version, channel, str(weight.device))
+    if key not in _FILTER_CACHE:
+        if len(_FILTER_CACHE) > 64:
+            _FILTER_CACHE.clear()
+        grid = filter_grid(weight[:MAX_TILES], channel, scale=max(2, 48 // max(weight.shape[-2:])))
+        _FILTER_CACHE[key] = (grid, (float(weight.min()), float(weight.max())))
+    return _FILTER_CACHE[key]
 
 
 def _conv_info(result: Capture, stage: Stage) -> ConvInfo | None:

@@ -52,14 +52,17 @@ def grey_float(rgb: np.ndarray) -> np.ndarray:
 
 def prepare(image: np.ndarray, spec: ModelSpec) -> Prepared:
     """Turn any image array into the tensor ``spec``'s model expects."""
-    rgb = to_rgb_uint8(image)
     notes: list[str] = []
-    if spec.preprocess == "digit":
+    if spec.preprocess == "digit" and image.ndim == 2 and image.dtype == np.uint8:
+        frame, steps, empty = prepare_digit(image)  # the drawing canvas: grey already, skip RGB and back
+        pixels = frame[None]
+    elif spec.preprocess == "digit":
+        rgb = to_rgb_uint8(image)
         frame, steps, empty = prepare_digit(rgb)
         notes += _channel_note(rgb, 1)
         pixels = frame[None]
     else:
-        pixels, steps = _prepare_picture(rgb, spec, notes)
+        pixels, steps = _prepare_picture(to_rgb_uint8(image), spec, notes)
         empty = False
     mean = torch.tensor(spec.mean, dtype=torch.float32).view(-1, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32).view(-1, 1, 1)

@@ -32,6 +32,12 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnnviz")
     app.setOrganizationName("cnnviz")
+    app.setDesktopFileName("cnnviz")
+    from PySide6.QtGui import QIcon
+
+    from cnnviz.core.assets import assets_dir
+
+    app.setWindowIcon(QIcon(str(assets_dir() / "icons" / "cnnviz-256.png")))
     device = None if args.device == "auto" else args.device
     window = MainWindow(args.model, device, untrained=args.untrained)
     install_error_hook(lambda: window)

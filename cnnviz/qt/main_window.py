@@ -62,6 +62,7 @@ from cnnviz.qt.worker import EditRequest, JobRequest, LoadRequest, WorkerThread
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 TABS = ("draw", "image", "dataset", "camera")
+DETAIL_INTERVAL = 0.1
 DEFAULT_MODEL = "lenet5-mnist"
 
 
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         worker.edited.connect(self._edited_changed)
         worker.fell_back.connect(self._fell_back)
         self._edited = False
+        self._last_detail = 0.0
         self._build()
         self._select_model_in_box(model)
         geometry = self.settings.geometry()
@@ -111,6 +113,7 @@ class MainWindow(QMainWindow):
 
     # ---- layout -------------------------------------------------------------------------
     def _build(self) -> None:
+        self._build_menu()
         self._build_toolbar()
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_draw_tab(), "Draw")
@@ -211,6 +214,28 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._shortcuts()
 
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction("Open image...", QKeySequence("Ctrl+O"), self._open_image_dialog)
+        menu.addAction("Open model file...", QKeySequence("Ctrl+Shift+O"), self._open_model_dialog)
+        menu.addAction("Paste image", QKeySequence("Ctrl+V"), self.paste)
+        menu.addSeparator()
+        menu.addAction("Quit", QKeySequence("Ctrl+Q"), self.close)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("About cnnviz", self.show_about)
+
+    def about_text(self) -> str:
+        from cnnviz.core.about import version_lines
+
+        param = next(self._thread.worker.model.parameters(), None) if self._thread.worker.model else None
+        device = param.device if param is not None else self._device
+        lines = version_lines(device)
+        return ("<b>cnnviz</b>: see inside a convolutional network while it works.<br><br>"
+                + "<br>".join(lines[:3]) + f"<br>model: {self._model_name}<br>{lines[3]}")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About cnnviz", self.about_text())
+
     def _build_toolbar(self) -> None:
         bar = QToolBar("Model")
         bar.setMovable(False)
@@ -304,9 +329,6 @@ class MainWindow(QMainWindow):
         def key(sequence: str, slot) -> None:  # noqa: ANN001
             QShortcut(QKeySequence(sequence), self, slot)
 
-        key("Ctrl+O", self._open_image_dialog)
-        key("Ctrl+Shift+O", self._open_model_dialog)
-        key("Ctrl+V", self.paste)
         key("Ctrl+Z", self.canvas.undo)
         key("Delete", self.canvas.clear)
         key("E", self.eraser.toggle)
@@ -425,13 +447,20 @@ class MainWindow(QMainWindow):
             wrong = int((result != self.dataset_panel.data.labels).sum())
             self.status_label.setText(f"{wrong} of {len(result)} samples are misclassified by {self._model_name}.")
 
-    def _submit(self) -> None:
+    def _submit(self, detail: bool | None = None) -> None:
+        """Every input updates the maps, input view and bars; the secondary views (strip thumbnails,
+        block chain, filters, preprocessing steps) refresh at most every DETAIL_INTERVAL seconds."""
         rgb = self._inputs.get(self._source)
         self._submit_lab()
         if rgb is not None:
+            now = time.perf_counter()
+            if detail is None:
+                detail = now - self._last_detail >= DETAIL_INTERVAL
+            if detail:
+                self._last_detail = now
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
-                self._in_channel))
+                self._in_channel, detail=detail))
 
     def _submit_lab(self) -> None:
         """The lab recomputes only while it is on screen."""
@@ -529,35 +558,40 @@ class MainWindow(QMainWindow):
         if name != self._selected:
             self._selected = name
             self.maps.enlarged = None
-            self._submit()
+            self._submit(detail=True)
 
     def _tile_clicked(self, channel: int) -> None:
         if channel >= 0:
             self._channel = channel
-        self._submit()
+        self._submit(detail=True)
 
     def _in_channel_changed(self, channel: int | None) -> None:
         self._in_channel = channel
-        self._submit()
+        self._submit(detail=True)
 
     def _show_result(self, result: FrameResult) -> None:
         self.last_result = result
-        self._selected = result.selected
-        self.strip.update_stages(result.stages, result.thumbnails, result.selected, result.model_input)
+        names = {s.name for s in result.stages}
+        if self._selected not in names:  # first result, or a model without the chosen stage
+            self._selected = result.selected
+        # (a result still in flight for an earlier choice is painted, but never overrides the user's choice)
+        if result.detail:
+            self.strip.update_stages(result.stages, result.thumbnails, result.selected, result.model_input)
         self.maps.set_mosaic(result.mosaic, result.layout)
         info = result.info(result.selected)
         shown = f" (first {result.layout.channels} shown)" if result.layout.channels < info.shape[0] else ""
         enlarged = f", channel {self.maps.enlarged} (click to go back)" if self.maps.enlarged is not None else ""
         self.maps_title.setText(f"{result.selected} [{info.kind}] {'x'.join(map(str, info.shape))}{shown}{enlarged}")
         self.input_view.set_image(result.model_input)
-        self.chain.set_chain(result.chain, result.channel)
-        self.filters.set_filters(result.filters_of, result.filters, result.weight_range)
+        if result.detail:
+            self.chain.set_chain(result.chain, result.channel)
+            self.filters.set_filters(result.filters_of, result.filters, result.weight_range)
+            self._show_steps(result.steps)
         self.softmax.set_top(list(result.top))
         self.lab.set_conv_stages({s.name: s.target for s in result.stages if s.kind == "conv"})
         self.lab.show_changes(result.changes, result.baseline_top, result.top, self._edited)
         if result.top and self._source == "dataset":
             self.dataset_panel.show_prediction(result.top[0][0])
-        self._show_steps(result.steps)
         now = time.perf_counter()
         self._times.append(now)
         rate = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0

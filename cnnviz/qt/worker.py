@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -84,8 +84,11 @@ class InferenceWorker(QObject):
             elif isinstance(request, LoadRequest):
                 self._pending_load = request
             else:
-                if self._pending_frame is not None:
+                replaced = self._pending_frame
+                if replaced is not None:
                     self.dropped += 1
+                    if replaced.detail and not request.detail:  # never lose a pending refresh of the details
+                        request = replace(request, detail=True)
                 self._pending_frame = request
         self._wake.emit()
 

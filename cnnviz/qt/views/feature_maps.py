@@ -47,7 +47,7 @@ class FeatureMapView(pg.GraphicsLayoutWidget):
             mosaic = mosaic[y0:y0 + layout.tile_h, x0:x0 + layout.tile_w]
         else:
             self.enlarged = None
-        self.item.setImage(np.ascontiguousarray(mosaic), autoLevels=False, levels=(0, 255))
+        self.item.setImage(np.ascontiguousarray(mosaic), autoLevels=False)  # uint8 RGB: pyqtgraph's fast path
         if mosaic.shape != self._shape:
             self._shape = mosaic.shape
             self.box.autoRange(padding=0.01)

@@ -33,7 +33,7 @@ class InputView(pg.GraphicsLayoutWidget):
                         "that pixel can see (its receptive field).")
 
     def set_image(self, image: np.ndarray) -> None:
-        self.item.setImage(np.ascontiguousarray(image), autoLevels=False, levels=(0, 255))
+        self.item.setImage(np.ascontiguousarray(image), autoLevels=False)  # uint8: no rescaling
         if image.shape != self._shape:
             self._shape = image.shape
             self.box.autoRange(padding=0.02)

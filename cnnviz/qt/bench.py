@@ -1,0 +1,221 @@
+"""``cnnviz bench``: drive the real main window headless and time what a user feels.
+
+Synthetic input arrives at a fixed rate from a QTimer; each input is stamped when it is made,
+and its latency is read once the views showing its result have painted: Qt paints dirty
+widgets when it handles the posted update requests, which come before timers, so the time is
+read by a zero-delay timer started when the result reaches the views. Inputs that
+arrive while the worker is busy replace each other (latest wins) and count as dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from cnnviz.core.bench_stats import ScenarioStats, summarise
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    model: str
+    rate_hz: float
+    untrained: bool = False
+
+
+SCENARIOS = {
+    "draw-lenet": Scenario("draw-lenet", "lenet5-mnist", 200.0),
+    "image-resnet18": Scenario("image-resnet18", "resnet18", 60.0, untrained=True),
+    "image-vgg16": Scenario("image-vgg16", "vgg16", 30.0, untrained=True),
+    "kernel-lab": Scenario("kernel-lab", "lenet5-mnist", 60.0),
+}
+
+
+def bare_forward_ms(model: torch.nn.Module, repeats: int = 20) -> float:
+    spec = model.cnnviz_spec
+    device = next(model.parameters()).device
+    x = torch.rand(1, *spec.input_shape, device=device)
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 3):
+            start = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+class Driver:
+    """Runs one scenario on one window and collects latencies."""
+
+    def __init__(self, window, scenario: Scenario, seconds: float) -> None:  # noqa: ANN001
+        self.window = window
+        self.scenario = scenario
+        self.seconds = seconds
+        self.latencies: list[float] = []
+        self.inputs = 0
+        self.step = 0
+        self.started = 0.0
+        self.finished = False
+        self.rng = np.random.default_rng(0)
+        self.photo = (self.rng.random((224, 224, 3)) * 255).astype(np.uint8)
+        self.lab_photo = (self.rng.random((512, 512, 3)) * 255).astype(np.uint8)
+
+    # input generators -------------------------------------------------------------------------
+    def _pen(self) -> None:
+        canvas = self.window.canvas
+        t = self.step / 40.0
+        point = QPointF(140 + 90 * np.cos(t) * np.sin(2.3 * t), 140 + 90 * np.sin(1.7 * t))
+        kind = QEvent.Type.MouseButtonPress if self.step % 400 == 0 else QEvent.Type.MouseMove
+        if self.step % 400 == 0 and self.step:
+            canvas.clear()
+        event = QMouseEvent(kind, point, point, Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(canvas, event)
+
+    def _frame(self) -> None:
+        frame = self.photo.copy()
+        frame[(self.step * 7) % 224, :, :] = 255  # the pixels change every frame, as a camera's do
+        frame = np.roll(frame, self.step % 224, axis=1)
+        self.window._camera_frame(frame)
+
+    def _edit(self) -> None:
+        grid = self.window.lab.grid
+        grid.set_cell_text(self.step % 3, (self.step // 3) % 3, f"{np.sin(self.step / 5):.3f}")
+
+    # plumbing -------------------------------------------------------------------------------------
+    def _painted(self, stamp: float) -> None:
+        """Called when a result has been handed to the views; they paint on the next pass of the
+        event loop (posted update requests run before timers), so the time is read from a zero timer."""
+        if not self.started or self.finished:
+            return
+        QTimer.singleShot(0, lambda: self.latencies.append(time.perf_counter() - stamp))
+
+    def run(self, app: QApplication) -> ScenarioStats:
+        window = self.window
+        name = self.scenario.name
+        generate: Callable[[], None]
+        if name == "kernel-lab":
+            window.views.setCurrentWidget(window.lab)
+            window._inputs["image"] = self.lab_photo
+            window.tabs.setCurrentIndex(1)
+            grid = window.lab.grid
+            window.lab.set_bank(window.lab.bank[:4])
+            window.lab.set_current(window.lab.bank[0].__class__("k", np.zeros((3, 3), np.float32)))
+            generate = self._edit
+            window._thread.worker.lab_ready.connect(lambda r: self._painted(r.stamp))
+            del grid
+        elif name == "draw-lenet":
+            window.tabs.setCurrentIndex(0)
+            generate = self._pen
+            window.result_painted.connect(lambda r: self._painted(r.stamp))
+        else:
+            window.tabs.setCurrentIndex(3)
+            generate = self._frame
+            window.result_painted.connect(lambda r: self._painted(r.stamp))
+        worker = window._thread.worker
+        dropped_before = worker.dropped
+
+        def tick() -> None:
+            if time.perf_counter() - self.started >= self.seconds:
+                timer.stop()
+                self.finished = True
+                QTimer.singleShot(300, app.quit)
+                return
+            self.inputs += 1
+            self.step += 1
+            generate()
+
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.timeout.connect(tick)
+        for _ in range(5):  # warm up: tracing, first allocations, caches
+            generate()
+            self.step += 1
+            app.processEvents()
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline and (window.last_result is None if name != "kernel-lab"
+                                                  else window.lab.last_result is None):
+            app.processEvents()
+            time.sleep(0.005)
+        self.started = time.perf_counter()
+        timer.start(max(1, round(1000 / self.scenario.rate_hz)))
+        app.exec()
+        elapsed = time.perf_counter() - self.started
+        model = worker.model
+        forward = bare_forward_ms(model) if name != "kernel-lab" else _lab_compute_ms(window)
+        device = str(next(model.parameters()).device)
+        return summarise(name, self.latencies, self.inputs, worker.dropped - dropped_before, elapsed, forward, device)
+
+
+def _lab_compute_ms(window) -> float:  # noqa: ANN001
+    """For the kernel lab, the 'bare' cost is the pipeline itself (no Qt), measured the same way."""
+    from cnnviz.core.kernel_lab import LabRequest, run_lab
+
+    lab = window.lab
+    request = LabRequest(window._inputs["image"], tuple(lab.bank))
+    times = []
+    for i in range(13):
+        start = time.perf_counter()
+        run_lab(request)
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
+    from cnnviz.qt.main_window import MainWindow
+    from cnnviz.qt.settings import Settings
+
+    scenario = SCENARIOS[name]
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # a throw-away settings file: the bench must not change the user's remembered model or layout
+    # (and never hand QSettings a device path: it saves by writing a temporary file and renaming it)
+    folder = tempfile.mkdtemp(prefix="cnnviz-bench-")
+    settings = Settings(QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(scenario.model, device, untrained=scenario.untrained, settings=settings)
+    window.resize(1500, 920)
+    window.show()
+    try:
+        deadline = time.perf_counter() + 60
+        while window._thread.worker.model is None and time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        return Driver(window, scenario, seconds).run(app)
+    finally:
+        window.shutdown()
+        window.deleteLater()
+        app.processEvents()
+
+
+def measure_startup(device: str) -> float:
+    """Process start to the first complete update on screen, in a fresh process."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               "XDG_CONFIG_HOME": folder}
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "cnnviz", "--model", "lenet5-mnist", "--device", device,
+                              "--draw-demo", "--screenshot", os.path.join(folder, "first.png")],
+                             capture_output=True, text=True, env=env, timeout=120)
+        elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "start-up failed")
+    return elapsed

@@ -1,0 +1,35 @@
+"""`cnnviz bench` runs the real window headless and reports; it is a measurement, so no times are asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cnnviz.core.bench_stats import format_table, summarise
+
+
+def test_summarise_and_table():
+    stats = summarise("x", [0.002, 0.004, 0.010], inputs=5, dropped=2, seconds=1.0, forward_ms=1.0, device="cpu")
+    assert stats.updates == 3 and stats.updates_per_s == 3.0 and stats.p50_ms == pytest.approx(4.0)
+    assert stats.max_ms == pytest.approx(10.0) and stats.ratio == pytest.approx(4.0)
+    assert "x" in format_table([stats], 1.5) and "startup: 1.50 s" in format_table([stats], 1.5)
+    empty = summarise("y", [], inputs=0, dropped=0, seconds=1.0, forward_ms=1.0, device="cpu")
+    assert empty.updates == 0
+
+
+def test_bench_json_has_every_key(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "cnnviz", "bench", "--scenario", "draw-lenet", "--scenario",
+                             "kernel-lab", "--seconds", "1", "--device", "cpu", "--json"], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in ("draw-lenet", "kernel-lab"):
+        entry = report[name]
+        assert {"updates_per_s", "p50_ms", "p95_ms", "max_ms", "forward_ms"} <= set(entry)
+        assert entry["updates"] > 0 and entry["inputs"] >= entry["updates"]
+    assert not (tmp_path / "cnnviz").exists()  # the bench leaves the user's settings alone
