@@ -17,22 +17,27 @@ def _seq(*layers: tuple[str, nn.Module]) -> nn.Sequential:
     return nn.Sequential(OrderedDict(layers))
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
-    """LeNet-5 adapted to 28x28 digits: padding 2 on conv1 stands in for the original 32x32 input."""
+def _two_conv_net(in_channels: int, num_classes: int, padding: int, flat: int) -> nn.Sequential:
+    """LeNet's shape: two [conv 5x5 -> ReLU -> max-pool 2] blocks, then flat -> 120 -> 84 -> classes."""
     return _seq(
-        ("conv1", nn.Conv2d(in_channels, 6, 5, padding=2)),
+        ("conv1", nn.Conv2d(in_channels, 6, 5, padding=padding)),
         ("relu1", nn.ReLU()),
         ("pool1", nn.MaxPool2d(2)),
         ("conv2", nn.Conv2d(6, 16, 5)),
         ("relu2", nn.ReLU()),
         ("pool2", nn.MaxPool2d(2)),
         ("flatten", nn.Flatten()),
-        ("fc1", nn.Linear(16 * 5 * 5, 120)),
+        ("fc1", nn.Linear(flat, 120)),
         ("relu3", nn.ReLU()),
         ("fc2", nn.Linear(120, 84)),
         ("relu4", nn.ReLU()),
         ("fc3", nn.Linear(84, num_classes)),
     )
+
+
+def lenet5(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
+    """LeNet-5 adapted to 28x28 digits: padding 2 on conv1 stands in for the original 32x32 input."""
+    return _two_conv_net(in_channels, num_classes, padding=2, flat=16 * 5 * 5)
 
 
 def mnist_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
@@ -61,21 +66,8 @@ def mnist_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
 
 
 def frnet(num_classes: int = 2, in_channels: int = 1) -> nn.Sequential:
-    """The radio-galaxy (FRI/FRII) classifier: 150x150 grey input, two conv blocks, 18496 -> 120 -> 84 -> 2."""
-    return _seq(
-        ("conv1", nn.Conv2d(in_channels, 6, 5)),
-        ("relu1", nn.ReLU()),
-        ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(6, 16, 5)),
-        ("relu2", nn.ReLU()),
-        ("pool2", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()),
-        ("fc1", nn.Linear(16 * 34 * 34, 120)),
-        ("relu3", nn.ReLU()),
-        ("fc2", nn.Linear(120, 84)),
-        ("relu4", nn.ReLU()),
-        ("fc3", nn.Linear(84, num_classes)),
-    )
+    """The radio-galaxy (FRI/FRII) classifier: 150x150 grey input, no padding, 18496 -> 120 -> 84 -> 2."""
+    return _two_conv_net(in_channels, num_classes, padding=0, flat=16 * 34 * 34)
 
 
 def cifar_convnet(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:

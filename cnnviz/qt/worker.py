@@ -148,30 +148,36 @@ class InferenceWorker(QObject):
         self.model_loaded.emit(model, spec.description or spec.name)
         self.edited.emit(False)
 
-    def _edit(self, request: EditRequest) -> None:
-        if self.surgeon is None:
-            return
+    def _guarded(self, what: str, work: Callable[[], object]) -> object | None:
+        """Run ``work``; a CnnvizError becomes its sentence, anything else a report, and the worker goes on."""
         try:
-            if request.edit is None:
-                self.surgeon.reset()
-            else:
-                self.surgeon.apply(request.edit)
+            return work()
         except CnnvizError as exc:
             self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the app must go on; the traceback goes to the log
+            self.failed.emit(f"{what} failed: {exc}")
+            traceback.print_exc()
+        return None
+
+    def _edit(self, request: EditRequest) -> None:
+        surgeon = self.surgeon
+        if surgeon is None:
             return
-        self.edited.emit(self.surgeon.edited)
+
+        def work() -> bool:
+            if request.edit is None:
+                surgeon.reset()
+            else:
+                surgeon.apply(request.edit)
+            return True
+
+        if self._guarded("Editing the filter", work):
+            self.edited.emit(surgeon.edited)
 
     def _lab(self, request: LabRequest) -> None:
-        try:
-            result = run_lab(request)
-        except CnnvizError as exc:
-            self.failed.emit(str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001
-            self.failed.emit(f"The kernel lab failed: {exc}")
-            traceback.print_exc()
-            return
-        self.lab_ready.emit(result)
+        result = self._guarded("The kernel lab", lambda: run_lab(request))
+        if result is not None:
+            self.lab_ready.emit(result)
 
     def _fall_back_to_cpu(self, request: FrameRequest) -> FrameResult:
         """Out of GPU memory: move the model to the CPU, say so, and run the frame again there."""
@@ -184,33 +190,23 @@ class InferenceWorker(QObject):
         return process_frame(self.model, request, self.surgeon)
 
     def _job(self, job: JobRequest) -> None:
-        try:
-            result = job.fn(self.model)
-        except CnnvizError as exc:
-            self.failed.emit(str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001
-            self.failed.emit(f"{job.tag} failed: {exc}")
-            traceback.print_exc()
-            return
-        self.job_done.emit(job.tag, result)
+        boxed = self._guarded(job.tag, lambda: [job.fn(self.model)])  # boxed: a job may return None
+        if boxed is not None:
+            self.job_done.emit(job.tag, boxed[0])
 
     def _run(self, request: FrameRequest) -> None:
         if self.model is None:
             return
-        try:
+
+        def frame() -> FrameResult:
             try:
-                result: FrameResult = process_frame(self.model, request, self.surgeon)
+                return process_frame(self.model, request, self.surgeon)
             except torch.OutOfMemoryError:
-                result = self._fall_back_to_cpu(request)
-        except CnnvizError as exc:
-            self.failed.emit(str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001
-            self.failed.emit(f"The forward pass failed: {exc}")
-            traceback.print_exc()
-            return
-        self.result_ready.emit(result)
+                return self._fall_back_to_cpu(request)
+
+        result = self._guarded("The forward pass", frame)
+        if result is not None:
+            self.result_ready.emit(result)
 
 
 class WorkerThread:
