@@ -16,7 +16,13 @@ def _package_version(*names: str) -> str:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return "not installed"
+    return "unknown"
+
+
+def _torchvision_version() -> str:
+    import torchvision
+
+    return getattr(torchvision, "__version__", None) or _package_version("torchvision")
 
 
 def version_lines(device: str | torch.device = "auto") -> list[str]:
@@ -27,7 +33,7 @@ def version_lines(device: str | torch.device = "auto") -> list[str]:
         cuda = "CUDA not available" + (f" (torch built for CUDA {torch.version.cuda})" if torch.version.cuda else "")
     return [
         f"cnnviz {__version__}",
-        f"torch {torch.__version__}, torchvision {_package_version('torchvision')}, {cuda}",
+        f"torch {torch.__version__}, torchvision {_torchvision_version()}, {cuda}",
         f"Qt: PySide6 {_package_version('PySide6-Essentials', 'PySide6')}, pyqtgraph {_package_version('pyqtgraph')}",
         f"device in use: {describe_device(resolve_device(device))}",
     ]

@@ -594,10 +594,13 @@ class MainWindow(QMainWindow):
             self.dataset_panel.show_prediction(result.top[0][0])
         now = time.perf_counter()
         self._times.append(now)
-        rate = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0
+        while self._times and now - self._times[0] > 2.0:  # the rate over the last two seconds
+            self._times.popleft()
+        span = self._times[-1] - self._times[0]
+        rate = f" | {(len(self._times) - 1) / span:.0f} updates/s" if len(self._times) >= 5 and span >= 0.5 else ""
         note = f" | {result.notes[0]}" if result.notes else ""
         self.status_label.setText(f"{result.model_name} on {self.device_box.currentText()} | forward "
-                                  f"{result.forward_ms:.1f} ms | {rate:.0f} updates/s{note}")
+                                  f"{result.forward_ms:.1f} ms{rate}{note}")
         self.result_painted.emit(result)
 
     def _show_steps(self, steps: tuple) -> None:

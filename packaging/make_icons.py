@@ -1,0 +1,37 @@
+"""Render assets/cnnviz.svg to the PNG sizes desktops and PyInstaller want (run after editing the SVG)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QGuiApplication, QImage, QPainter  # noqa: E402
+from PySide6.QtSvg import QSvgRenderer  # noqa: E402
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+
+
+def main() -> None:
+    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
+    renderer = QSvgRenderer(str(ASSETS / "cnnviz.svg"))
+    out = ASSETS / "icons"
+    out.mkdir(exist_ok=True)
+    for size in SIZES:
+        image = QImage(size, size, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        renderer.render(painter)
+        painter.end()
+        image.save(str(out / f"cnnviz-{size}.png"))
+    print(f"wrote {len(SIZES)} icons to {out}")
+    del app
+
+
+if __name__ == "__main__":
+    main()
