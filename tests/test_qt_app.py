@@ -235,16 +235,16 @@ def test_kernel_lab_cell_edit_changes_the_pipeline(window, qtbot):
     with qtbot.waitSignal(window.result_painted, timeout=WAIT):
         window.draw_demo(7)
     lab = window.lab
-    with qtbot.waitSignal(window._thread.worker.lab_ready, timeout=WAIT):
+    with qtbot.waitSignal(window.lab_painted, timeout=WAIT):
         window.views.setCurrentWidget(lab)
     before = lab.last_result.conv[0].copy()
-    with qtbot.waitSignal(window._thread.worker.lab_ready, timeout=WAIT):
+    with qtbot.waitSignal(window.lab_painted, timeout=WAIT):
         assert lab.grid.set_cell_text(0, 0, "5")
     assert lab.bank[0].weights[0, 0] == 5
     assert not np.array_equal(before, lab.last_result.conv[0])
     # a click on a cell raises it by one step, a refused entry keeps the kernel
     rect = lab.grid.cell_rect(1, 1)
-    with qtbot.waitSignal(window._thread.worker.lab_ready, timeout=WAIT):
+    with qtbot.waitSignal(window.lab_painted, timeout=WAIT):
         qtbot.mouseClick(lab.grid, Qt.MouseButton.LeftButton, pos=rect.center())
     assert lab.bank[0].weights[1, 1] == -1 + 1  # edge4-v starts with -1 there
     kept = lab.bank[0].weights.copy()

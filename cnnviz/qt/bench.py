@@ -115,7 +115,7 @@ class Driver:
             window.lab.set_bank(window.lab.bank[:4])
             window.lab.set_current(window.lab.bank[0].__class__("k", np.zeros((3, 3), np.float32)))
             generate = self._edit
-            window._thread.worker.lab_ready.connect(lambda r: self._painted(r.stamp))
+            window.lab_painted.connect(lambda r: self._painted(r.stamp))
             del grid
         elif name == "draw-lenet":
             window.tabs.setCurrentIndex(0)
@@ -126,7 +126,11 @@ class Driver:
             generate = self._frame
             window.result_painted.connect(lambda r: self._painted(r.stamp))
         worker = window._thread.worker
-        dropped_before = worker.dropped
+
+        def dropped_count() -> int:
+            return worker.dropped_lab if name == "kernel-lab" else worker.dropped
+
+        dropped_before = dropped_count()
 
         def tick() -> None:
             if time.perf_counter() - self.started >= self.seconds:
@@ -157,7 +161,7 @@ class Driver:
         model = worker.model
         forward = bare_forward_ms(model) if name != "kernel-lab" else _lab_compute_ms(window)
         device = str(next(model.parameters()).device)
-        return summarise(name, self.latencies, self.inputs, worker.dropped - dropped_before, elapsed, forward, device)
+        return summarise(name, self.latencies, self.inputs, dropped_count() - dropped_before, elapsed, forward, device)
 
 
 def _lab_compute_ms(window) -> float:  # noqa: ANN001

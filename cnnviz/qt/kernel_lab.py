@@ -210,9 +210,10 @@ class KernelLabPanel(QWidget):
             captions = [lab_row.name, f"{cw}x{ch}, {low:.2f} .. {high:.2f}", f"{cw}x{ch}, 0 .. {max(high, 0):.2f}",
                         f"{pw}x{ph}"]
             for col in range(4):
-                size = 96 if col == 0 else CELL
-                cells[2 * col].setPixmap(to_pixmap(pictures[col]).scaled(
-                    size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+                pixmap = to_pixmap(pictures[col])  # already display-sized by the worker
+                if col == 0:
+                    pixmap = pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio)
+                cells[2 * col].setPixmap(pixmap)
                 cells[2 * col + 1].setText(captions[col])
         for cells in self.cells[len(result.rows):]:
             for label in cells:

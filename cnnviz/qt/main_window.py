@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -69,6 +69,7 @@ DEFAULT_MODEL = "lenet5-mnist"
 class MainWindow(QMainWindow):
     #: Emitted after a result has been painted (the screenshot and benchmarks wait for it).
     result_painted = Signal(object)
+    lab_painted = Signal(object)
 
     def __init__(self, model: str | None = None, device: str | None = None, untrained: bool = False,
                  settings: Settings | None = None) -> None:
@@ -92,17 +93,18 @@ class MainWindow(QMainWindow):
         self.last_result: FrameResult | None = None
         self._thread = WorkerThread()
         worker = self._thread.worker
-        worker.result_ready.connect(self._show_result)
+        worker.result_ready.connect(self._queue_result)
         worker.model_loaded.connect(self._model_loaded)
         worker.failed.connect(self._worker_failed)
         worker.untrusted.connect(self._ask_trust)
         worker.job_done.connect(self._job_done)
         worker.loading.connect(self._loading)
-        worker.lab_ready.connect(self._lab_ready)
+        worker.lab_ready.connect(self._queue_lab_result)
         worker.edited.connect(self._edited_changed)
         worker.fell_back.connect(self._fell_back)
         self._edited = False
         self._last_detail = 0.0
+        self._next: dict[str, object] = {}  # the latest undrawn result of each kind
         self._build()
         self._select_model_in_box(model)
         geometry = self.settings.geometry()
@@ -471,8 +473,29 @@ class MainWindow(QMainWindow):
         self._thread.worker.submit(LabRequest(rgb, tuple(lab.bank), lab.padding.currentText(), lab.stride.value(),
                                               lab.pool.value(), lab.pool_kind.currentText()))
 
-    def _lab_ready(self, result: object) -> None:
-        self.lab.show_result(result)
+    def _queue_result(self, result: FrameResult) -> None:
+        self._queue("frame", result)
+
+    def _queue_lab_result(self, result: object) -> None:
+        self._queue("lab", result)
+
+    def _queue(self, kind: str, result: object) -> None:
+        """Results that arrive while the GUI is busy replace each other: only the latest is painted,
+        so a slow paint never builds a backlog (latest wins on this side of the worker too)."""
+        first = kind not in self._next
+        self._next[kind] = result
+        if first:
+            QTimer.singleShot(0, lambda: self._paint_latest(kind))
+
+    def _paint_latest(self, kind: str) -> None:
+        result = self._next.pop(kind, None)
+        if result is None:
+            return
+        if kind == "frame":
+            self._show_result(result)
+        else:
+            self.lab.show_result(result)
+            self.lab_painted.emit(result)
 
     def _edited_changed(self, edited: bool) -> None:
         self._edited = edited
@@ -551,7 +574,7 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{description} loaded" + (f" | {notes[0]}" if notes else ""))
         if "draw" not in self._inputs:
             self._inputs["draw"] = self.canvas.to_array()
-        self._submit()
+        self._submit(detail=True)  # a new model: every view at once
 
     # ---- results --------------------------------------------------------------------------
     def select_stage(self, name: str) -> None:
@@ -575,7 +598,7 @@ class MainWindow(QMainWindow):
         if self._selected not in names:  # first result, or a model without the chosen stage
             self._selected = result.selected
         # (a result still in flight for an earlier choice is painted, but never overrides the user's choice)
-        if result.detail:
+        if result.detail or [s.name for s in result.stages] != self.strip.names:  # never another model's stages
             self.strip.update_stages(result.stages, result.thumbnails, result.selected, result.model_input)
         self.maps.set_mosaic(result.mosaic, result.layout)
         info = result.info(result.selected)

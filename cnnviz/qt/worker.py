@@ -68,7 +68,8 @@ class InferenceWorker(QObject):
         self._edits: list[EditRequest] = []
         self._pending_lab: LabRequest | None = None
         self.surgeon: Surgeon | None = None
-        self.dropped = 0
+        self.dropped = 0  # frame requests replaced before they ran (latest wins)
+        self.dropped_lab = 0
         self.model = None
         self._wake.connect(self._drain)
 
@@ -78,6 +79,8 @@ class InferenceWorker(QObject):
             if isinstance(request, EditRequest):
                 self._edits.append(request)
             elif isinstance(request, LabRequest):
+                if self._pending_lab is not None:
+                    self.dropped_lab += 1
                 self._pending_lab = request
             elif isinstance(request, JobRequest):
                 self._jobs = [j for j in self._jobs if j.tag != request.tag] + [request]

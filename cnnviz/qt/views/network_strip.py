@@ -113,6 +113,10 @@ class NetworkStrip(QScrollArea):
         self.setWidget(body)
         self._names = [s.name for s in stages]
 
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
     def update_stages(self, stages: tuple[StageInfo, ...], thumbnails: dict[str, np.ndarray], selected: str,
                       model_input: np.ndarray | None = None) -> None:
         if [s.name for s in stages] != self._names:
