@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 from cnnviz.core.arithmetic import conv_arithmetic
 from cnnviz.core.datasets import load_dataset
 from cnnviz.core.device import available_devices
-from cnnviz.core.errors import CnnvizError
 from cnnviz.core.frame import FrameRequest, FrameResult
 from cnnviz.core.imageio import read_image, to_rgb_uint8
 from cnnviz.core.inference import run_image
@@ -366,16 +365,11 @@ class MainWindow(QMainWindow):
         if path:
             self.open_image(path)
 
-    def open_image(self, path: str) -> bool:
-        """Use an image file as the input; on failure say why and keep the previous input."""
-        try:
-            image = read_image(path)
-        except CnnvizError as exc:
-            self.show_error(str(exc))
-            return False
-        self._fill_recent(self.settings.add_recent(str(Path(path).resolve())))
-        self._use_image(image.rgb, " ".join(image.notes))
-        return True
+    def open_image(self, path: str) -> None:
+        """Use an image file as the input. The file is read on the worker (a large image must not
+        freeze the window); on failure the message shows and the previous input stays."""
+        self.status_label.setText(f"opening {Path(path).name}...")
+        self._thread.worker.submit(JobRequest("image", lambda _model: (path, read_image(path))))
 
     def paste(self) -> bool:
         image = QGuiApplication.clipboard().image()
@@ -442,7 +436,11 @@ class MainWindow(QMainWindow):
             self._thread.worker.submit(JobRequest("scan", scan))
 
     def _job_done(self, tag: str, result: object) -> None:
-        if tag == "dataset":
+        if tag == "image":
+            path, image = result
+            self._fill_recent(self.settings.add_recent(str(Path(path).resolve())))
+            self._use_image(image.rgb, " ".join(image.notes))
+        elif tag == "dataset":
             self.dataset_panel.set_data(result)
         elif tag == "scan":
             self.dataset_panel.set_predictions(result)
