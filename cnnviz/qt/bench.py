@@ -23,6 +23,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.bench_stats import ScenarioStats, summarise
+from cnnviz.core.kernels import Kernel
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,10 @@ class Driver:
             window.views.setCurrentWidget(window.lab)
             window._inputs["image"] = self.lab_photo
             window.tabs.setCurrentIndex(1)
-            grid = window.lab.grid
-            window.lab.set_bank(window.lab.bank[:4])
-            window.lab.set_current(window.lab.bank[0].__class__("k", np.zeros((3, 3), np.float32)))
+            window.lab.load_edge_bank()  # a bank of four kernels; the first becomes the 3x3 being edited
+            window.lab.set_current(Kernel("edited", np.zeros((3, 3), np.float32)))
             generate = self._edit
             window.lab_painted.connect(lambda r: self._painted(r.stamp))
-            del grid
         elif name == "draw-lenet":
             window.tabs.setCurrentIndex(0)
             generate = self._pen

@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or Settings()
         self._from_settings = model is None
+        self._keep_banner = False  # a message that must survive the next model load (fallbacks)
         if model is None:
             model = self.settings.model
             untrained = untrained or self.settings.untrained
@@ -516,8 +517,8 @@ class MainWindow(QMainWindow):
         self.load_model(self._model_name)
 
     def load_model(self, name: str, trust: bool = False) -> None:
-        if name != self._model_name:
-            self._untrained = False if name in registry() and registry()[name].family != "imagenet" else self._untrained
+        if name != self._model_name and not (name in registry() and registry()[name].family == "imagenet"):
+            self._untrained = False  # random weights are a choice for ImageNet families only
         self._model_name = name
         self._thread.worker.submit(LoadRequest(name, self._device, self._untrained, trust))
 
@@ -559,7 +560,7 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, model: object, description: str) -> None:
         self.busy.hide()
-        if not getattr(self, "_keep_banner", False):
+        if not self._keep_banner:
             self.hide_error()
         self._keep_banner = False
         self._select_model_in_box(self._model_name)
