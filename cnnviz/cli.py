@@ -302,9 +302,8 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cnnviz.core.datasets import load_dataset
     from cnnviz.core.device import resolve_device
-    from cnnviz.core.training import TrainConfig, dataset_stats, save_trained, train
+    from cnnviz.core.training import TrainConfig, dataset_stats, save_trained, train, training_data
     from cnnviz.core.zoo import ARCHITECTURES, TORCHVISION_MODELS
 
     if args.model not in ARCHITECTURES and args.model not in TORCHVISION_MODELS:
@@ -315,15 +314,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.lr <= 0:
         raise CliError("--lr must be positive.")
     device = resolve_device(args.device)
-    train_data = load_dataset(args.dataset, args.data_root, train=True, download=args.download)
-    test_data = load_dataset(args.dataset, args.data_root, train=False, download=args.download)
-    if args.dataset.startswith("samples-"):
-        rng = __import__("numpy").random.default_rng(args.seed)
-        order = rng.permutation(len(train_data))
-        cut = int(len(order) * 0.8)
-        train_data, test_data = train_data.subset(order[:cut]), train_data.subset(order[cut:])
-    if args.limit:
-        train_data = train_data.subset(slice(0, args.limit))
+    train_data, test_data = training_data(args.dataset, args.data_root, args.seed, args.limit, args.download)
     mean, std = dataset_stats(train_data.images)
     config = TrainConfig(args.model, args.dataset, args.epochs, args.batch_size, args.lr, args.seed, args.augment)
     print(f"training {args.model} on {len(train_data)} {args.dataset} images ({len(test_data)} to test) "

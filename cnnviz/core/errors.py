@@ -41,3 +41,7 @@ class KernelError(CnnvizError):
 
 class InputMismatchError(CnnvizError):
     """An input does not fit a model; the message names the stage that refused it."""
+
+
+class SessionError(CnnvizError):
+    """A .cnnviz session file that cannot be read (damaged, too large, or not a session)."""

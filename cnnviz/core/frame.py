@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cnnviz.core.capture import Capture, Stage
+from cnnviz.core.explain import ChannelHealth, channel_health
 from cnnviz.core.inference import run_image
 from cnnviz.core.receptive import Field, receptive_fields
 from cnnviz.core.render import (
@@ -49,6 +50,8 @@ class FrameRequest:
     in_channel: int | None = None  # filters: one input channel, or None for the mean / RGB
     thumbnails: bool = True
     detail: bool = True  # False: only the maps, input and softmax (secondary views refresh less often)
+    occlusion: tuple[int, int, int] | None = None  # (top, left, size) greyed out in the model input
+    magnitude_map: str = "viridis"  # sequential map for magnitudes (viridis or cividis); sign is always diverging
     stamp: float = field(default_factory=time.perf_counter)  # when the input was made
 
 
@@ -101,6 +104,7 @@ class FrameResult:
     changes: tuple[StageChange, ...] = ()  # per stage, against the trained weights, when a filter is edited
     baseline_top: tuple[tuple[str, float], ...] = ()
     detail: bool = True
+    health: ChannelHealth | None = None  # dead / saturated channels of the selected stage on this input
 
     @property
     def model_input(self) -> np.ndarray:
@@ -122,13 +126,13 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     so the result says how every stage and the prediction moved.
     """
     start = time.perf_counter()
-    prediction = run_image(model, request.rgb, request.top)
+    prediction = run_image(model, request.rgb, request.top, request.occlusion)
     changes: tuple[StageChange, ...] = ()
     baseline_top: tuple[tuple[str, float], ...] = ()
     detail: bool = True
     if surgeon is not None and surgeon.edited:
         with trained_weights(surgeon):
-            baseline = run_image(model, request.rgb, request.top)
+            baseline = run_image(model, request.rgb, request.top, request.occlusion)
         changes = tuple(stage_changes(baseline.capture, prediction.capture))
         baseline_top = tuple(baseline.top)
     forward_ms = (time.perf_counter() - start) * 1000.0
@@ -140,7 +144,7 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     shown = min(maps.shape[0], MAX_TILES)
     scale = max(1, math.ceil(MIN_TILE / max(1, min(maps.shape[-2:]))))
     mosaic = stage_mosaics([stage], per_channel=request.per_channel, max_tiles=MAX_TILES,
-                           min_tile=MIN_TILE)[selected]
+                           magnitude_map=request.magnitude_map, min_tile=MIN_TILE)[selected]
     layout = mosaic_layout(shown, maps.shape[-2], maps.shape[-1], scale)
     channel = min(max(0, request.channel), maps.shape[0] - 1)
     chain = block_chain(stages, selected)
@@ -148,15 +152,18 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     detail = request.detail
     filters, weight_range = _filters(result.by_name(filters_of), request.in_channel) if detail else (None, None)
     infos = tuple(StageInfo(s.name, s.kind, s.shape, _params(s), group_of(s.name), s.target) for s in stages)
-    thumbnails = stage_thumbnails(stages) if request.thumbnails and detail else {}
+    thumbnails = stage_thumbnails(stages, magnitude_map=request.magnitude_map) if request.thumbnails and detail else {}
+    source = result.by_name(stage.inputs[0]) if stage.inputs and stage.inputs[0] != "input" else None
+    health = channel_health(maps, stage.kind, stage.module, after_relu=source is not None and source.kind == "relu")
     return FrameResult(
         stamp=request.stamp, stages=infos, selected=selected, mosaic=mosaic, layout=layout,
         values=maps.float().cpu().numpy(), conv=_conv_info(result, stage), fields=receptive_fields(stages),
         thumbnails=thumbnails, filters=filters, filters_of=filters_of, weight_range=weight_range,
-        chain=_chain_images(result, selected, channel) if detail else (), channel=channel, top=tuple(prediction.top),
+        chain=_chain_images(result, selected, channel, request.magnitude_map) if detail else (), channel=channel,
+        top=tuple(prediction.top),
         steps=tuple(prediction.prepared.steps), notes=tuple(prediction.notes), forward_ms=forward_ms,
         total_ms=(time.perf_counter() - start) * 1000.0, model_name=_label(spec_of(model)),
-        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top, detail=detail)
+        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top, detail=detail, health=health)
 
 
 def _label(spec) -> str:  # noqa: ANN001
@@ -223,7 +230,8 @@ def block_chain(stages: list[Stage], name: str) -> list[str]:
     return chain
 
 
-def _chain_images(result: Capture, selected: str, channel: int) -> tuple[tuple[str, np.ndarray], ...]:
+def _chain_images(result: Capture, selected: str, channel: int,
+                  magnitude_map: str = "viridis") -> tuple[tuple[str, np.ndarray], ...]:
     out = []
     for name in block_chain(result.stages, selected):
         stage = result.by_name(name)
@@ -233,6 +241,6 @@ def _chain_images(result: Capture, selected: str, channel: int) -> tuple[tuple[s
         one = maps[channel: channel + 1]
         signed = is_signed(stage)
         scale = max(1, math.ceil(96 / max(1, max(one.shape[-2:]))))
-        image = mosaic_tensor(one, colormap("diverging" if signed else "viridis"), signed, scale=scale)
+        image = mosaic_tensor(one, colormap("diverging" if signed else magnitude_map), signed, scale=scale)
         out.append((name, image.cpu().numpy()))
     return tuple(out)

@@ -13,7 +13,7 @@ from cnnviz.core.capture import Capture, capture
 from cnnviz.core.errors import InputMismatchError
 from cnnviz.core.imageio import read_image
 from cnnviz.core.preprocess import Prepared, prepare
-from cnnviz.core.zoo import spec_of
+from cnnviz.core.zoo import ModelSpec, spec_of
 
 
 @dataclass
@@ -31,10 +31,31 @@ def top_k(probabilities: torch.Tensor, names: tuple[str, ...], k: int) -> list[t
                                                                                       strict=True)]
 
 
-def run_image(model: nn.Module, rgb: np.ndarray, k: int = 5) -> Prediction:
-    """Prepare an RGB image for ``model``'s spec, capture every stage, and rank the classes."""
+def occlude(prepared: Prepared, spec: ModelSpec, box: tuple[int, int, int]) -> None:
+    """Grey out a square (top, left, size in model-input pixels): the dataset's mean colour, which is 0 after
+    normalisation, so the covered pixels carry no evidence either way. Shown in the model's view too."""
+    top, left, size = (int(v) for v in box)
+    _, height, width = prepared.tensor.shape
+    top, left = max(0, min(top, height - 1)), max(0, min(left, width - 1))
+    bottom, right = min(height, top + max(1, size)), min(width, left + max(1, size))
+    prepared.tensor[:, top:bottom, left:right] = 0.0
+    name, view = prepared.steps[-1]
+    view = view.copy()
+    grey = np.asarray(spec.mean, np.float32) * 255.0
+    view[top:bottom, left:right] = np.round(grey if view.ndim == 3 else grey.mean()).astype(np.uint8)
+    prepared.steps[-1] = (f"{name} (occluded)", view)
+
+
+def run_image(model: nn.Module, rgb: np.ndarray, k: int = 5,
+              occlusion: tuple[int, int, int] | None = None) -> Prediction:
+    """Prepare an RGB image for ``model``'s spec, capture every stage, and rank the classes.
+
+    ``occlusion`` (top, left, size) greys out a square of the model input first (the occlusion explorer).
+    """
     spec = spec_of(model)
     prepared = prepare(rgb, spec)
+    if occlusion is not None:
+        occlude(prepared, spec, occlusion)
     result = capture(model, prepared.tensor)
     if result.probabilities is None:
         raise InputMismatchError(f"{spec.name} does not output class scores, so there is nothing to rank.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,54 @@ class TrainResult:
     evaluation: Evaluation | None = None
 
 
+class TrainControl:
+    """Pause, resume and stop a training run from another thread (the app's Train panel)."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run wakes up to stop
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def checkpoint(self) -> bool:
+        """Called between batches: waits while paused; False once stopped."""
+        self._running.wait()
+        return not self._stop.is_set()
+
+
+def training_data(dataset: str, root: str | None, seed: int = 0, limit: int | None = None,
+                  download: bool = False) -> tuple[ArrayDataset, ArrayDataset]:
+    """The train and test sets of ``dataset``; the shipped samples are split 80/20 by ``seed``."""
+    from cnnviz.core.datasets import load_dataset
+
+    train_data = load_dataset(dataset, root, train=True, download=download)
+    test_data = load_dataset(dataset, root, train=False, download=download)
+    if dataset.startswith("samples-"):
+        order = np.random.default_rng(seed).permutation(len(train_data))
+        cut = int(len(order) * 0.8)
+        train_data, test_data = train_data.subset(order[:cut]), train_data.subset(order[cut:])
+    if limit:
+        train_data = train_data.subset(slice(0, limit))
+    return train_data, test_data
+
+
 def dataset_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     x = images.astype(np.float32) / 255.0
     if x.ndim == 3:
@@ -71,10 +120,14 @@ def _augmenter(config: TrainConfig) -> Callable | None:
 def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset, device: torch.device,
           mean: tuple[float, ...], std: tuple[float, ...],
           progress: Callable[[int, int], Callable] | None = None,
-          on_epoch: Callable[[EpochStats], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[EpochStats], None] | None = None,
+          on_step: Callable[[int, float, float, nn.Module], None] | None = None,
+          control: TrainControl | None = None) -> TrainResult:
     """Adam with a one-cycle learning rate; augmentation on the device; evaluation every epoch.
 
     ``progress(epoch, batches)`` returns a wrapper for the batch iterator (a tqdm bar in the CLI).
+    ``on_step(step, loss, batch_accuracy, model)`` follows every batch (the app's live curves);
+    ``control`` pauses or stops the run between batches (a stopped run is evaluated as it stands).
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device)
@@ -97,8 +150,10 @@ def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset
         batches = range(steps)
         if progress is not None:
             batches = progress(epoch, steps)(batches)
-        total_loss, correct = 0.0, 0
+        total_loss, correct, seen = 0.0, 0, 0
         for b in batches:
+            if control is not None and not control.checkpoint():
+                break
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             x = pixels[idx]
             if augment is not None:
@@ -109,15 +164,24 @@ def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset
             loss.backward()
             optimiser.step()
             schedule.step()
-            total_loss += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == labels[idx]).sum())
+            batch_loss = float(loss.detach())
+            batch_correct = int((logits.argmax(1) == labels[idx]).sum())
+            total_loss += batch_loss * len(idx)
+            correct += batch_correct
+            seen += len(idx)
+            if on_step is not None:
+                on_step((epoch - 1) * steps + b + 1, batch_loss, batch_correct / len(idx), model)
+        if seen == 0:
+            break
         evaluation = evaluate(model, test_data, mean, std)
-        stats = EpochStats(epoch, total_loss / len(labels), correct / len(labels), evaluation.accuracy,
+        stats = EpochStats(epoch, total_loss / seen, correct / seen, evaluation.accuracy,
                            time.perf_counter() - start)
         result.history.append(stats)
         result.evaluation = evaluation
         if on_epoch is not None:
             on_epoch(stats)
+        if control is not None and control.stopped:
+            break
     model.eval()
     return result
 
