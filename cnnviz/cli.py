@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image", help="open this image as the input")
     parser.add_argument("--tab", choices=("draw", "image", "dataset", "camera"), help="start on this input tab")
     parser.add_argument("--stage", help="select this stage (e.g. conv2) once the model is loaded")
-    parser.add_argument("--view", choices=("network", "lab"), default="network", help="start on this view")
+    parser.add_argument("--view", choices=("network", "lab", "explain", "compare", "train"), default="network",
+                        help="start on this view")
+    parser.add_argument("--presenter", action="store_true", help="start in presenter mode (full screen, large type)")
+    parser.add_argument("--tour", action="store_true", help="start the guided tour")
+    parser.add_argument("--session", help="open this .cnnviz session file")
     parser.add_argument("--screenshot", metavar="PNG", help="save the window once the first result is shown, then exit")
     parser.add_argument("--draw-demo", action="store_true", help="start with a digit drawn on the canvas")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

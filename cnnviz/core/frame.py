@@ -154,7 +154,8 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     infos = tuple(StageInfo(s.name, s.kind, s.shape, _params(s), group_of(s.name), s.target) for s in stages)
     thumbnails = stage_thumbnails(stages, magnitude_map=request.magnitude_map) if request.thumbnails and detail else {}
     source = result.by_name(stage.inputs[0]) if stage.inputs and stage.inputs[0] != "input" else None
-    health = channel_health(maps, stage.kind, stage.module, after_relu=source is not None and source.kind == "relu")
+    health = channel_health(maps, stage.kind, stage.module, after_relu=source is not None and source.kind == "relu") \
+        if stage.output.dim() == 4 else None  # channels of maps; a vector's units are not channels
     return FrameResult(
         stamp=request.stamp, stages=infos, selected=selected, mosaic=mosaic, layout=layout,
         values=maps.float().cpu().numpy(), conv=_conv_info(result, stage), fields=receptive_fields(stages),

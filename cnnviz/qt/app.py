@@ -49,19 +49,41 @@ def run_app(args: argparse.Namespace) -> int:
         window.draw_demo(7)
     if args.image:
         window.open_image(args.image)
-    if args.view == "lab":
-        window.views.setCurrentWidget(window.lab)
+    from cnnviz.qt.classroom import VIEW_TABS
+
+    window.views.setCurrentIndex(VIEW_TABS.index(args.view or "network"))
+    if args.session:
+        window.classroom.open_session(args.session)
+    if args.presenter:
+        window.classroom.toggle_presenter()
+    if args.tour:
+        window.classroom.toggle_tour()
     if args.tab:
         window.tabs.setCurrentIndex(["draw", "image", "dataset", "camera"].index(args.tab))
     window.show()
     status = {"code": 0}
     if args.screenshot:
-        def grab(result: object) -> None:
+        def ready() -> bool:
             wanted = {"draw": "draw", "image": "image", "dataset": "dataset"}.get(args.tab or "", None)
             if wanted == "dataset" and window.dataset_panel.data is None:
-                return  # wait for the samples to load
+                return False  # wait for the samples to load
+            classroom = window.classroom
+            if args.view == "explain" and classroom.explain.last is None:
+                return False
+            if args.tour and not (classroom.tour.active and window.last_result is not None):
+                return False
+            return not (args.session and "session opened" not in window.status_label.text()
+                        and window.last_result is None)
+
+        def grab(_result: object) -> None:
             window.result_painted.disconnect(grab)
-            QTimer.singleShot(150, save)
+            poll()
+
+        def poll() -> None:
+            if ready():
+                QTimer.singleShot(300, save)
+            else:
+                QTimer.singleShot(100, poll)
 
         def save() -> None:
             app.processEvents()
@@ -82,7 +104,7 @@ def run_app(args: argparse.Namespace) -> int:
             app.quit()
 
         window.result_painted.connect(grab)
-        window._thread.worker.failed.connect(lambda _m: QTimer.singleShot(500, lambda: give_up(False)))
+        window.error_shown.connect(lambda _m: QTimer.singleShot(500, lambda: give_up(False)))  # GUI thread
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
     app.exec()
     window.shutdown()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QFont, QImage, QPixmap
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -22,3 +22,11 @@ def to_pixmap(array: np.ndarray, width: int | None = None) -> QPixmap:
 
         pixmap = pixmap.scaledToWidth(width, Qt.TransformationMode.FastTransformation)
     return pixmap
+
+
+def bold_font() -> QFont:
+    """Bold, everything else inherited: unlike a style sheet, it follows the window's font size
+    (presenter mode)."""
+    font = QFont()
+    font.setBold(True)
+    return font

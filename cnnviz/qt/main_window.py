@@ -43,7 +43,7 @@ from cnnviz.core.inference import run_image
 from cnnviz.core.kernel_lab import LabRequest
 from cnnviz.core.strokes import demo_digit
 from cnnviz.core.zoo import registry, spec_of, weights_present
-from cnnviz.qt.images import to_pixmap
+from cnnviz.qt.images import bold_font, to_pixmap
 from cnnviz.qt.kernel_lab import KernelLabPanel
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.views.arithmetic_view import ArithmeticView
@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
     #: Emitted after a result has been painted (the screenshot and benchmarks wait for it).
     result_painted = Signal(object)
     lab_painted = Signal(object)
+    #: Emitted (on the GUI thread) whenever a message is shown in the banner.
+    error_shown = Signal(str)
 
     def __init__(self, model: str | None = None, device: str | None = None, untrained: bool = False,
                  settings: Settings | None = None) -> None:
@@ -105,7 +107,12 @@ class MainWindow(QMainWindow):
         self._edited = False
         self._last_detail = 0.0
         self._next: dict[str, object] = {}  # the latest undrawn result of each kind
+        self.frozen = False  # presenter's freeze: inputs are kept but nothing is recomputed or repainted
+        self._occlusion: tuple[int, int, int] | None = None
         self._build()
+        from cnnviz.qt.classroom import Classroom
+
+        self.classroom = Classroom(self)
         self._select_model_in_box(model)
         geometry = self.settings.geometry()
         if geometry is not None:
@@ -148,7 +155,7 @@ class MainWindow(QMainWindow):
         self.strip = NetworkStrip()
         self.strip.stage_selected.connect(self.select_stage)
         self.maps_title = QLabel("")
-        self.maps_title.setStyleSheet("font-weight:bold;")
+        self.maps_title.setFont(bold_font())
         self.maps = FeatureMapView()
         self.maps.hovered.connect(self._hovered)
         self.maps.left.connect(self._unhovered)
@@ -169,7 +176,7 @@ class MainWindow(QMainWindow):
             right.addWidget(widget)
         right.setSizes([220, 200, 150, 250])
 
-        body = QSplitter()
+        body = self.body = QSplitter()
         body.addWidget(middle)
         body.addWidget(right)
         body.setSizes([700, 380])
@@ -217,13 +224,13 @@ class MainWindow(QMainWindow):
         self._shortcuts()
 
     def _build_menu(self) -> None:
-        menu = self.menuBar().addMenu("&File")
+        menu = self.file_menu = self.menuBar().addMenu("&File")
         menu.addAction("Open image...", QKeySequence("Ctrl+O"), self._open_image_dialog)
         menu.addAction("Open model file...", QKeySequence("Ctrl+Shift+O"), self._open_model_dialog)
         menu.addAction("Paste image", QKeySequence("Ctrl+V"), self.paste)
         menu.addSeparator()
         menu.addAction("Quit", QKeySequence("Ctrl+Q"), self.close)
-        help_menu = self.menuBar().addMenu("&Help")
+        help_menu = self.help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("About cnnviz", self.show_about)
 
     def about_text(self) -> str:
@@ -448,9 +455,34 @@ class MainWindow(QMainWindow):
             wrong = int((result != self.dataset_panel.data.labels).sum())
             self.status_label.setText(f"{wrong} of {len(result)} samples are misclassified by {self._model_name}.")
 
+    def set_presenter(self, on: bool) -> None:
+        """Presenter mode: the maps get the room; the text-heavy arithmetic and block views step aside."""
+        self.arithmetic.setVisible(not on)
+        self.chain.setVisible(not on)
+        width = max(1, self.body.width())
+        self.body.setSizes([int(width * (0.72 if on else 0.65)), int(width * (0.28 if on else 0.35))])
+
+    def current_input(self) -> np.ndarray | None:
+        return self._inputs.get(self._source)
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Freeze: stop updating while explaining (inputs are still taken); unfreezing shows the latest."""
+        self.frozen = frozen
+        if frozen:
+            self._next.clear()
+            self.status_label.setText("FROZEN: the views hold still (F goes live again).")
+        else:
+            self._submit(detail=True)
+
+    def set_occlusion(self, box: tuple[int, int, int] | None) -> None:
+        self._occlusion = box
+        self._submit()
+
     def _submit(self, detail: bool | None = None) -> None:
         """Every input updates the maps, input view and bars; the secondary views (strip thumbnails,
         block chain, filters, preprocessing steps) refresh at most every DETAIL_INTERVAL seconds."""
+        if self.frozen:
+            return
         rgb = self._inputs.get(self._source)
         self._submit_lab()
         if rgb is not None:
@@ -461,7 +493,8 @@ class MainWindow(QMainWindow):
                 self._last_detail = now
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
-                self._in_channel, detail=detail))
+                self._in_channel, detail=detail, occlusion=self._occlusion,
+                magnitude_map=self.settings.magnitude_map))
 
     def _submit_lab(self) -> None:
         """The lab recomputes only while it is on screen."""
@@ -488,7 +521,7 @@ class MainWindow(QMainWindow):
 
     def _paint_latest(self, kind: str) -> None:
         result = self._next.pop(kind, None)
-        if result is None:
+        if result is None or self.frozen:
             return
         if kind == "frame":
             self._show_result(result)
@@ -600,8 +633,13 @@ class MainWindow(QMainWindow):
         if result.detail or [s.name for s in result.stages] != self.strip.names:  # never another model's stages
             self.strip.update_stages(result.stages, result.thumbnails, result.selected, result.model_input)
         self.maps.set_mosaic(result.mosaic, result.layout)
+        health = result.health
+        self.maps.set_health(health.dead if health else (), health.saturated if health else ())
         info = result.info(result.selected)
         shown = f" (first {result.layout.channels} shown)" if result.layout.channels < info.shape[0] else ""
+        if health and (health.dead or health.saturated):
+            shown += (f" | {len(health.dead)} dead" if health.dead else "") + \
+                     (f" | {len(health.saturated)} saturated" if health.saturated else "")
         enlarged = f", channel {self.maps.enlarged} (click to go back)" if self.maps.enlarged is not None else ""
         self.maps_title.setText(f"{result.selected} [{info.kind}] {'x'.join(map(str, info.shape))}{shown}{enlarged}")
         self.input_view.set_image(result.model_input)
@@ -660,6 +698,7 @@ class MainWindow(QMainWindow):
         self.busy.hide()
         self.banner.setText(message)
         self.banner.show()
+        self.error_shown.emit(message)
 
     def hide_error(self) -> None:
         self.banner.hide()
@@ -671,5 +710,6 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
+        self.classroom.shutdown()
         self.camera_panel.stop()
         self._thread.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 8
+MAGNITUDE_MAPS = ("viridis", "cividis")
 
 
 class Settings:
@@ -58,6 +59,26 @@ class Settings:
     @top_k.setter
     def top_k(self, value: int) -> None:
         self.q.setValue("top_k", int(value))
+
+    @property
+    def magnitude_map(self) -> str:
+        """The sequential colour map for magnitudes: viridis or cividis (both survive projectors and
+        colour-blind viewers); sign always uses the blue-white-red diverging map."""
+        value = self._str("magnitude_map", "viridis")
+        return value if value in MAGNITUDE_MAPS else "viridis"
+
+    @magnitude_map.setter
+    def magnitude_map(self, value: str) -> None:
+        self.q.setValue("magnitude_map", value if value in MAGNITUDE_MAPS else "viridis")
+
+    @property
+    def presenter_scale(self) -> int:
+        """Font size in presenter mode, as a percentage of the normal one."""
+        return self._int("presenter_scale", 170, 110, 300)
+
+    @presenter_scale.setter
+    def presenter_scale(self, value: int) -> None:
+        self.q.setValue("presenter_scale", int(value))
 
     def geometry(self) -> QByteArray | None:
         value = self.q.value("geometry")

@@ -32,6 +32,7 @@ class FeatureMapView(pg.GraphicsLayoutWidget):
         self.marker.setZValue(10)
         self.marker.hide()
         self.box.addItem(self.marker)
+        self.flags: list[QGraphicsRectItem] = []  # outlines of dead / saturated channels
         self.layout_info: MosaicLayout | None = None
         self.enlarged: int | None = None
         self._shape: tuple[int, ...] = ()
@@ -51,6 +52,34 @@ class FeatureMapView(pg.GraphicsLayoutWidget):
         if mosaic.shape != self._shape:
             self._shape = mosaic.shape
             self.box.autoRange(padding=0.01)
+
+    def set_health(self, dead: tuple[int, ...], saturated: tuple[int, ...]) -> None:
+        """Outline dead channels (all zero on this input) in grey-dashed red, saturated ones in orange."""
+        layout = self.layout_info
+        marks = [] if layout is None or self.enlarged is not None else \
+            [(c, QColor(200, 30, 30)) for c in dead if c < layout.channels] + \
+            [(c, QColor(255, 140, 0)) for c in saturated if c < layout.channels]
+        while len(self.flags) < len(marks):
+            item = QGraphicsRectItem()
+            item.setZValue(9)
+            self.box.addItem(item)
+            self.flags.append(item)
+        for item, (channel, colour) in zip(self.flags, marks, strict=False):
+            x0, y0 = layout.tile_origin(channel)
+            pen = QPen(colour, 0)
+            pen.setCosmetic(True)
+            pen.setWidth(3)
+            item.setPen(pen)
+            item.setRect(QRectF(x0, y0, layout.tile_w, layout.tile_h))
+            item.show()
+        for item in self.flags[len(marks):]:
+            item.hide()
+
+    def set_presenter(self, on: bool) -> None:
+        pen = QPen(QColor(255, 200, 0), 0)
+        pen.setCosmetic(True)
+        pen.setWidth(4 if on else 1)
+        self.marker.setPen(pen)
 
     def locate(self, px: float, py: float) -> tuple[int, int, int] | None:
         layout = self.layout_info

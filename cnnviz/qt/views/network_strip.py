@@ -113,6 +113,9 @@ class NetworkStrip(QScrollArea):
         self.setWidget(body)
         self._names = [s.name for s in stages]
 
+    def set_presenter(self, on: bool) -> None:
+        self.setFixedHeight(170 if on else 118)  # the card labels follow the larger font
+
     @property
     def names(self) -> list[str]:
         return list(self._names)

@@ -20,17 +20,20 @@ class SoftmaxBars(QWidget):
                         + "\n".join(f"{n}: {p * 100:.1f} %" for n, p in self.top))
         self.update()
 
+    def set_presenter(self, on: bool) -> None:
+        self.update()  # the bars follow the (larger) font
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(255, 255, 255))
         if not self.top:
             painter.end()
             return
-        row = min(28.0, self.height() / max(1, len(self.top)))
-        label_w = min(130.0, self.width() * 0.4)
+        row = min(painter.fontMetrics().height() * 1.9, self.height() / max(1, len(self.top)))
+        label_w = min(painter.fontMetrics().horizontalAdvance("M") * 12.0, self.width() * 0.4)
         for i, (name, p) in enumerate(self.top):
             y = i * row
-            bar_w = (self.width() - label_w - 60) * p
+            bar_w = max(0.0, (self.width() - label_w - 70) * p)
             painter.fillRect(QRectF(label_w, y + 4, bar_w, row - 8),
                              QColor(214, 96, 77) if i == 0 else QColor(67, 147, 195))
             painter.setPen(QColor(0, 0, 0))
@@ -38,5 +41,5 @@ class SoftmaxBars(QWidget):
             text = painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, int(label_w - 8))
             painter.drawText(QRectF(4, y, label_w - 8, row), align, text)
 
-            painter.drawText(QRectF(label_w + bar_w + 4, y, 60, row), Qt.AlignmentFlag.AlignVCenter, f"{p * 100:.1f}%")
+            painter.drawText(QRectF(label_w + bar_w + 4, y, 90, row), Qt.AlignmentFlag.AlignVCenter, f"{p * 100:.1f}%")
         painter.end()

@@ -55,6 +55,19 @@ class DrawCanvas(QWidget):
         self.update()
         self.changed.emit()
 
+    def set_array(self, grey: np.ndarray) -> None:
+        """Replace the drawing with a grey uint8 image (a restored session), resized to the canvas."""
+        import cv2
+
+        side = self._image.width()
+        if grey.shape != (side, side):
+            grey = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
+        grey = np.ascontiguousarray(grey, dtype=np.uint8)
+        self._push_undo()
+        self._image = QImage(grey.data, side, side, side, QImage.Format.Format_Grayscale8).copy()
+        self.update()
+        self.changed.emit()
+
     def to_array(self) -> np.ndarray:
         """The canvas as a grey uint8 array (a copy, safe to hand to the worker thread)."""
         image = self._image
