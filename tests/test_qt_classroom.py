@@ -54,6 +54,7 @@ def test_presenter_mode_toggles_and_fonts_grow(window, qtbot):
         assert QApplication.font().pointSizeF() >= before * 1.5
         qtbot.waitUntil(lambda: window.maps_title.fontInfo().pointSizeF() > label_before * 1.4, timeout=5000)
         assert window.input_view.field.pen().width() == 5 and not window.arithmetic.isVisible()
+        assert not window.filters.isVisible()
     finally:
         classroom.toggle_presenter()
     assert not classroom.presenter.active and not window.isFullScreen()

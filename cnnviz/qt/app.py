@@ -57,7 +57,7 @@ def run_app(args: argparse.Namespace) -> int:
     if args.presenter:
         window.classroom.toggle_presenter()
     if args.tour:
-        window.classroom.toggle_tour()
+        window.classroom.toggle_tour(args.stage)
     if args.tab:
         window.tabs.setCurrentIndex(["draw", "image", "dataset", "camera"].index(args.tab))
     window.show()

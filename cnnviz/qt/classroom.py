@@ -247,7 +247,9 @@ class Classroom(QObject):
                 self._again.discard(tag)
                 self.follow(force=True)
         elif tag == "tour":
-            self.tour.start(result)
+            stages = [step.stage for step in result]
+            start = getattr(self, "_tour_start", None)
+            self.tour.start(result, stages.index(start) if start in stages else 0)
             self.w.views.setCurrentIndex(0)
         elif tag == "session":
             self.apply_session(result)
@@ -264,10 +266,12 @@ class Classroom(QObject):
         self.explain.set_classes(tuple(spec_of(model).class_names))
 
     # ---- tour -----------------------------------------------------------------------------
-    def toggle_tour(self) -> None:
+    def toggle_tour(self, start_at: str | None = None) -> None:
+        """Start the tour (at the stage ``start_at``, if given) or end it."""
         if self.tour.active:
             self.tour.stop()
             return
+        self._tour_start = start_at
         self.w.status_label.setText("preparing the tour...")
 
         def steps(model) -> list[TourStep]:  # noqa: ANN001 - runs on the worker

@@ -456,11 +456,16 @@ class MainWindow(QMainWindow):
             self.status_label.setText(f"{wrong} of {len(result)} samples are misclassified by {self._model_name}.")
 
     def set_presenter(self, on: bool) -> None:
-        """Presenter mode: the maps get the room; the text-heavy arithmetic and block views step aside."""
-        self.arithmetic.setVisible(not on)
-        self.chain.setVisible(not on)
-        width = max(1, self.body.width())
-        self.body.setSizes([int(width * (0.72 if on else 0.65)), int(width * (0.28 if on else 0.35))])
+        """Presenter mode: the maps get the room; the text-heavy arithmetic, block and filter views step
+        aside (the input with its receptive field stays)."""
+        for view in (self.arithmetic, self.chain, self.filters):
+            view.setVisible(not on)
+
+        def share() -> None:
+            width = max(1, self.body.width())
+            self.body.setSizes([int(width * (0.7 if on else 0.65)), int(width * (0.3 if on else 0.35))])
+
+        QTimer.singleShot(0, share)  # once the new fonts and full-screen size have been laid out
 
     def current_input(self) -> np.ndarray | None:
         return self._inputs.get(self._source)

@@ -124,9 +124,13 @@ class ExplainPanel(QWidget):
 
     def show_explanation(self, explanation: Explanation) -> None:
         self.last = explanation
-        self.item.setImage(np.ascontiguousarray(explanation.overlay), autoLevels=False)
-        if explanation.overlay.shape != self._shape:
-            self._shape = explanation.overlay.shape
+        view = explanation.model_input
+        view = np.repeat(view[..., None], 3, axis=2) if view.ndim == 2 else view[..., :3]
+        gap = np.full((view.shape[0], max(1, view.shape[1] // 16), 3), 255, np.uint8)
+        picture = np.hstack([view, gap, explanation.overlay])  # the input beside its explanation
+        self.item.setImage(np.ascontiguousarray(picture), autoLevels=False)
+        if picture.shape != self._shape:
+            self._shape = picture.shape
             self.box.autoRange(padding=0.02)
         where = f" at {explanation.layer}" if explanation.layer else ""
         self.caption.setText(f"{METHOD_LABELS[explanation.method]} for '{explanation.target_name}' "

@@ -33,7 +33,8 @@ class SoftmaxBars(QWidget):
         label_w = min(painter.fontMetrics().horizontalAdvance("M") * 12.0, self.width() * 0.4)
         for i, (name, p) in enumerate(self.top):
             y = i * row
-            bar_w = max(0.0, (self.width() - label_w - 70) * p)
+            number_w = painter.fontMetrics().horizontalAdvance("100.0%") + 10
+            bar_w = max(0.0, (self.width() - label_w - number_w) * p)
             painter.fillRect(QRectF(label_w, y + 4, bar_w, row - 8),
                              QColor(214, 96, 77) if i == 0 else QColor(67, 147, 195))
             painter.setPen(QColor(0, 0, 0))
@@ -41,5 +42,6 @@ class SoftmaxBars(QWidget):
             text = painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, int(label_w - 8))
             painter.drawText(QRectF(4, y, label_w - 8, row), align, text)
 
-            painter.drawText(QRectF(label_w + bar_w + 4, y, 90, row), Qt.AlignmentFlag.AlignVCenter, f"{p * 100:.1f}%")
+            painter.drawText(QRectF(label_w + bar_w + 4, y, number_w, row), Qt.AlignmentFlag.AlignVCenter,
+                             f"{p * 100:.1f}%")
         painter.end()
