@@ -232,3 +232,23 @@ def test_training_steps_pause_and_stop():
     result = train(config, train_data, test_data, torch.device("cpu"), mean, std, on_step=on_step, control=control)
     assert [s for s, _ in steps] == list(range(1, 13))  # stopped right after step 12, mid-epoch 2
     assert len(result.history) == 2 and result.evaluation is not None
+
+
+def test_compare_trained_against_edited(lenet, digits):
+    from cnnviz.core.compare import compare
+    from cnnviz.core.surgery import FilterEdit, Surgeon
+
+    surgeon = Surgeon(lenet)
+    image = digits.images[0]
+    same = compare(lenet, image, None, "conv1", surgeon)
+    assert same.mode == "edit" and same.largest == 0.0
+    surgeon.apply(FilterEdit("conv1", "conv1", 0, preset("sobel-x").weights))
+    try:
+        edited = compare(lenet, image, None, "conv1", surgeon)
+        assert edited.largest > 0 and edited.a.shape == edited.b.shape == edited.diff.shape
+        moved = {c.name: c.mean_abs_change for c in edited.changes}
+        assert moved["conv1"] > 0 and moved["fc3"] > 0
+    finally:
+        surgeon.reset()
+    two = compare(lenet, digits.images[0], digits.images[1], "pool2")
+    assert two.mode == "inputs" and two.stage == "pool2" and two.top_a != two.top_b

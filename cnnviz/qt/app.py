@@ -68,12 +68,13 @@ def run_app(args: argparse.Namespace) -> int:
             if wanted == "dataset" and window.dataset_panel.data is None:
                 return False  # wait for the samples to load
             classroom = window.classroom
-            if args.view == "explain" and classroom.explain.last is None:
+            if window.views.currentWidget() is classroom.explain and classroom.explain.last is None:
                 return False
             if args.tour and not (classroom.tour.active and window.last_result is not None):
                 return False
-            return not (args.session and "session opened" not in window.status_label.text()
-                        and window.last_result is None)
+            if args.session and not (classroom.session_opened or window.banner.isVisible()):
+                return False  # the session is applied (or refused with a message) before the picture
+            return True
 
         def grab(_result: object) -> None:
             window.result_painted.disconnect(grab)

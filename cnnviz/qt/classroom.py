@@ -52,6 +52,12 @@ class Classroom(QObject):
         self._busy: set[str] = set()  # job kinds in flight (one at a time each, latest input wins)
         self._again: set[str] = set()
         self._last: dict[str, float] = {}
+        self.session_opened = False
+        self._session_pending = False
+        self._session_load = False  # the session's model is still loading
+        self._later = QTimer(self)  # one pending "follow" at most, however many results arrive
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self.follow)
 
         self.explain = ExplainPanel()
         self.compare = CompareView()
@@ -197,8 +203,10 @@ class Classroom(QObject):
         if kind in self._busy:
             self._again.add(kind)
             return
-        if not force and now - self._last.get(kind, 0.0) < FOLLOW_INTERVAL:
-            QTimer.singleShot(int(FOLLOW_INTERVAL * 1000), self.follow)
+        wait = FOLLOW_INTERVAL - (now - self._last.get(kind, 0.0))
+        if not force and wait > 0:
+            if not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
             return
         rgb = self.w.current_input()
         if rgb is None:
@@ -256,13 +264,17 @@ class Classroom(QObject):
 
     def on_result(self, result: FrameResult) -> None:
         """Keep the explain panel's layer list in step with the model on screen."""
+        if self._session_pending and not self._session_load:
+            self._session_pending, self.session_opened = False, True
         spatial = tuple(s.name for s in result.stages if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1)
         self.explain.set_layers(spatial)
 
     def _job_failed(self, _message: str) -> None:
         self._busy.clear()
+        self._session_load = False
 
     def on_model(self, model: object, _description: str = "") -> None:
+        self._session_load = False
         self.explain.set_classes(tuple(spec_of(model).class_names))
 
     # ---- tour -----------------------------------------------------------------------------
@@ -419,6 +431,7 @@ class Classroom(QObject):
         if session.model != w._model_name or session.device != w._device or session.untrained != w._untrained:
             w._device = session.device
             w._untrained = session.untrained
+            self._session_load = True
             w.load_model(session.model)
         else:
             w._submit(detail=True)
@@ -428,6 +441,7 @@ class Classroom(QObject):
         if bool(view.get("presenter", False)) != self.presenter.active:
             self.toggle_presenter()
         w.status_label.setText("session opened.")
+        self._session_pending = True  # "opened" once its first result is painted
 
     def shutdown(self) -> None:
         if self.recorder.active:

@@ -133,5 +133,7 @@ class ExplainPanel(QWidget):
             self._shape = picture.shape
             self.box.autoRange(padding=0.02)
         where = f" at {explanation.layer}" if explanation.layer else ""
+        meaning = ("the pixels whose change would move this class's score most" if explanation.method == "saliency"
+                   else "where the evidence that raised this class's score lies")
         self.caption.setText(f"{METHOD_LABELS[explanation.method]} for '{explanation.target_name}' "
-                             f"(p = {explanation.probability:.2f}){where}. Bright: what raised this class's score.")
+                             f"(p = {explanation.probability:.2f}){where}. Bright: {meaning}.")
