@@ -63,3 +63,30 @@ def test_registry_has_every_family():
 def test_unknown_model_suggests_names():
     with pytest.raises(ModelError, match="no model called 'lenet'.*lenet5"):
         cnnviz.load_model("lenet")
+
+
+def test_torchvision_table_matches_torchvision():
+    """The zoo lists ImageNet models without importing torchvision; its table must say what torchvision says."""
+    import os
+    from urllib.parse import urlparse
+
+    import torchvision
+
+    from cnnviz.core.zoo import TORCHVISION_MODELS, TORCHVISION_WEIGHTS, imagenet_classes
+
+    assert set(TORCHVISION_WEIGHTS) == set(TORCHVISION_MODELS)
+    for name, (enum_name, file_name) in TORCHVISION_WEIGHTS.items():
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+        assert f"{type(weights).__name__}.{weights.name}" == enum_name
+        assert os.path.basename(urlparse(weights.url).path) == file_name
+        assert tuple(weights.meta["categories"]) == imagenet_classes()
+
+
+def test_listing_the_zoo_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cnnviz.core.zoo import registry, weights_present; "
+            "[weights_present(s) for s in registry().values()]; print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

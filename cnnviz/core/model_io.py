@@ -91,9 +91,17 @@ def _torchvision_weights(spec: ModelSpec):  # noqa: ANN202 - a torchvision Weigh
 
 
 def torchvision_cache_path(spec: ModelSpec) -> Path:
-    """Where torch's hub cache keeps (or would keep) the ImageNet weights of ``spec``."""
-    url = _torchvision_weights(spec).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+    """Where torch's hub cache keeps (or would keep) the ImageNet weights of ``spec`` (from the zoo's
+    table, so asking does not import torchvision)."""
+    from cnnviz.core.zoo import TORCHVISION_WEIGHTS
+
+    enum_name = spec.weights.partition(":")[2] if spec.weights else ""
+    known = TORCHVISION_WEIGHTS.get(spec.arch)
+    if known is not None and known[0] == enum_name:
+        name = known[1]
+    else:
+        name = os.path.basename(urlparse(_torchvision_weights(spec).url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
 def _torchvision_state_dict(spec: ModelSpec, allow_download: bool) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnviz.core.architectures import ARCHITECTURES
-from cnnviz.core.assets import models_dir
+from cnnviz.core.assets import assets_dir, models_dir
 from cnnviz.core.errors import ModelError
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -116,14 +116,32 @@ def _apply_card(spec: ModelSpec) -> ModelSpec:
         return spec
 
 
-def _torchvision_specs() -> list[ModelSpec]:
-    import torchvision
+#: torchvision's DEFAULT ImageNet weights of each family and their checkpoint file name, written out
+#: so that listing the zoo (and starting the app) never imports torchvision, which takes seconds
+#: (it pulls in torch._dynamo). tests/test_zoo_summary.py checks this table against torchvision.
+TORCHVISION_WEIGHTS = {
+    "alexnet": ("AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth"),
+    "vgg11": ("VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth"),
+    "vgg16": ("VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth"),
+    "resnet18": ("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth"),
+    "resnet50": ("ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth"),
+    "googlenet": ("GoogLeNet_Weights.IMAGENET1K_V1", "googlenet-1378be20.pth"),
+    "squeezenet1_1": ("SqueezeNet1_1_Weights.IMAGENET1K_V1", "squeezenet1_1-b8a52dc0.pth"),
+    "mobilenet_v3_small": ("MobileNet_V3_Small_Weights.IMAGENET1K_V1", "mobilenet_v3_small-047dcff4.pth"),
+}
 
+
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet class names, as torchvision's weights list them (assets/imagenet_classes.txt)."""
+    text = (assets_dir() / "imagenet_classes.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line)
+
+
+def _torchvision_specs() -> list[ModelSpec]:
+    categories = imagenet_classes()
     specs = []
     for name in TORCHVISION_MODELS:
-        weights = torchvision.models.get_model_weights(name).DEFAULT
-        categories = tuple(weights.meta["categories"])
-        enum_name = f"{type(weights).__name__}.{weights.name}"
+        enum_name = TORCHVISION_WEIGHTS[name][0]
         specs.append(ModelSpec(name, name, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, categories, "imagenet",
                                weights=f"torchvision:{enum_name}", family="imagenet",
                                description=f"torchvision {name}, ImageNet"))
