@@ -120,12 +120,22 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interpolation)
 
 
+def quantile(values: np.ndarray, q: float) -> float:
+    """np.percentile's default (linear) quantile by one partition: the same number at a fraction of
+    the cost on every frame (np.median and np.percentile carry much Python overhead)."""
+    flat = values.ravel()
+    k = q * (flat.size - 1)
+    lo, hi = int(np.floor(k)), int(np.ceil(k))
+    part = np.partition(flat, (lo, hi))
+    return float(part[lo] + (part[hi] - part[lo]) * (k - lo))
+
+
 def _light_background(grey: np.ndarray) -> bool:
     """The border decides the polarity: a light border means dark ink on light paper."""
     h, w = grey.shape
     b = max(1, min(h, w) // 20)
     border = np.concatenate([grey[:b].ravel(), grey[-b:].ravel(), grey[:, :b].ravel(), grey[:, -b:].ravel()])
-    return float(np.median(border)) > 0.5
+    return quantile(border, 0.5) > 0.5
 
 
 def prepare_digit(rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], bool]:
@@ -144,7 +154,7 @@ def prepare_digit(rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[str, np.ndarr
         return blank, steps, True
     soft = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     strokes = ink[mask]
-    level = float(np.percentile(strokes, 75)) if strokes.size else 1.0
+    level = quantile(strokes, 0.75) if strokes.size else 1.0
     clean = np.where(soft, np.clip(ink / max(level, 1e-6), 0.0, 1.0), 0.0).astype(np.float32)
     steps.append(("ink", _u8(clean)))
     ys, xs = np.nonzero(mask)

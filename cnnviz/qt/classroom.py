@@ -179,6 +179,7 @@ class Classroom(QObject):
 
     def set_magnitude_map(self, name: str) -> None:
         self.w.settings.magnitude_map = name
+        self.w.magnitude_map = self.w.settings.magnitude_map
         for action in self.map_actions.actions():
             action.setChecked(action.text() == name)
         self.w._submit(detail=True)
@@ -232,7 +233,7 @@ class Classroom(QObject):
             self.compare.title.setText("Pin an input as A first (button above, or P); then change the input.")
             return
         a, b = (self.pinned, rgb) if mode == "inputs" else (rgb, None)
-        stage, cmap, surgeon = self.w._selected, self.w.settings.magnitude_map, self.worker.surgeon
+        stage, cmap, surgeon = self.w._selected, self.w.magnitude_map, self.worker.surgeon
         self._submit("compare", lambda model: compare(model, a, b, stage, surgeon if b is None else None, cmap))
 
     def pin_input(self) -> None:
@@ -371,7 +372,7 @@ class Classroom(QObject):
         w = self.w
         lab = w.lab
         view = {"per_channel": w.per_channel.isChecked(), "top_k": w.top_k.value(),
-                "magnitude_map": w.settings.magnitude_map, "explain_method": self.explain.method_name,
+                "magnitude_map": w.magnitude_map, "explain_method": self.explain.method_name,
                 "tab": VIEW_TABS[w.views.currentIndex()], "padding": lab.padding.currentText(),
                 "stride": lab.stride.value(), "pool": lab.pool.value(), "pool_kind": lab.pool_kind.currentText(),
                 "presenter": self.presenter.active}

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self._edited = False
         self._last_detail = 0.0
         self._next: dict[str, object] = {}  # the latest undrawn result of each kind
+        self.magnitude_map = self.settings.magnitude_map  # read once: QSettings is slow on every frame
         self.frozen = False  # presenter's freeze: inputs are kept but nothing is recomputed or repainted
         self._occlusion: tuple[int, int, int] | None = None
         self._build()
@@ -499,7 +500,7 @@ class MainWindow(QMainWindow):
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
                 self._in_channel, detail=detail, occlusion=self._occlusion,
-                magnitude_map=self.settings.magnitude_map))
+                magnitude_map=self.magnitude_map))
 
     def _submit_lab(self) -> None:
         """The lab recomputes only while it is on screen."""

@@ -15,6 +15,9 @@ class SoftmaxBars(QWidget):
         self.top: list[tuple[str, float]] = []
 
     def set_top(self, top: list[tuple[str, float]]) -> None:
+        shown = [(name, round(p, 3)) for name, p in top]
+        if shown == [(name, round(p, 3)) for name, p in self.top]:
+            return  # nothing visible changed (text to 0.1 %, bars to a pixel): skip the repaint
         self.top = list(top)
         self.setToolTip("Softmax: the probability the model gives each class; the top one is its answer.\n"
                         + "\n".join(f"{n}: {p * 100:.1f} %" for n, p in self.top))
@@ -29,17 +32,18 @@ class SoftmaxBars(QWidget):
         if not self.top:
             painter.end()
             return
-        row = min(painter.fontMetrics().height() * 1.9, self.height() / max(1, len(self.top)))
-        label_w = min(painter.fontMetrics().horizontalAdvance("M") * 12.0, self.width() * 0.4)
+        metrics = painter.fontMetrics()
+        row = min(metrics.height() * 1.9, self.height() / max(1, len(self.top)))
+        label_w = min(metrics.horizontalAdvance("M") * 12.0, self.width() * 0.4)
+        number_w = metrics.horizontalAdvance("100.0%") + 10
         for i, (name, p) in enumerate(self.top):
             y = i * row
-            number_w = painter.fontMetrics().horizontalAdvance("100.0%") + 10
             bar_w = max(0.0, (self.width() - label_w - number_w) * p)
             painter.fillRect(QRectF(label_w, y + 4, bar_w, row - 8),
                              QColor(214, 96, 77) if i == 0 else QColor(67, 147, 195))
             painter.setPen(QColor(0, 0, 0))
             align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
-            text = painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, int(label_w - 8))
+            text = metrics.elidedText(name, Qt.TextElideMode.ElideRight, int(label_w - 8))
             painter.drawText(QRectF(4, y, label_w - 8, row), align, text)
 
             painter.drawText(QRectF(label_w + bar_w + 4, y, number_w, row), Qt.AlignmentFlag.AlignVCenter,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -75,6 +75,14 @@ class DrawCanvas(QWidget):
         array = np.frombuffer(ptr, np.uint8, count=image.sizeInBytes()).reshape(image.height(), image.bytesPerLine())
         return array[:, : image.width()].copy()
 
+    def _dirty(self, a: QPointF, b: QPointF) -> QRect:
+        """The widget area a stroke from a to b touched: only that part is repainted (a whole-canvas
+        repaint on every pen move cost the GUI thread more than the stroke itself)."""
+        pad = int(self.brush_width * (2.0 if self.eraser else 1.0) / 2) + 3
+        left, right = sorted((a.x(), b.x()))
+        top, bottom = sorted((a.y(), b.y()))
+        return QRect(int(left) - pad, int(top) - pad, int(right - left) + 2 * pad + 1, int(bottom - top) + 2 * pad + 1)
+
     def _segment(self, a: QPointF, b: QPointF) -> None:
         painter = QPainter(self._image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -89,15 +97,15 @@ class DrawCanvas(QWidget):
             self._push_undo()
             self._last = event.position()
             self._segment(self._last, self._last)
-            self.update()
+            self.update(self._dirty(self._last, self._last))
             self.changed.emit()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._last is not None:
             point = event.position()
             self._segment(self._last, point)
+            self.update(self._dirty(self._last, point))
             self._last = point
-            self.update()
             self.changed.emit()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -105,7 +113,8 @@ class DrawCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.drawImage(0, 0, self._image)
+        area = event.rect()
+        painter.drawImage(area, self._image, area)  # only the part that changed
         painter.setPen(QColor(160, 160, 160))
         painter.drawRect(0, 0, self.width() - 1, self.height() - 1)
         painter.end()
