@@ -120,3 +120,28 @@ def test_download_offline_is_a_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", offline)
     with pytest.raises(DatasetError, match="could not be downloaded"):
         load_idx_dataset(tmp_path / "new", "mnist", train=True, download=True)
+
+
+def test_large_layers_are_averaged_down_and_hover_still_maps_back():
+    """A VGG-sized layer (64 maps of 224x224) is drawn at half size; the layout maps mosaic pixels back
+    to the right map pixels."""
+    import numpy as np
+    import torch
+
+    from cnnviz.core.capture import Stage
+    from cnnviz.core.render import mosaic_layout, mosaic_shrink, stage_mosaics
+
+    maps = torch.zeros(1, 64, 224, 224)
+    maps[0, 5, 100:110, 40:50] = 1.0
+    stage = Stage("conv1", "relu", maps, None)
+    shrink = mosaic_shrink(64, 224, 224, 1_000_000)
+    assert shrink == 2
+    mosaic = stage_mosaics([stage], max_pixels=1_000_000)["conv1"]
+    layout = mosaic_layout(64, 224, 224, shrink=shrink)
+    assert mosaic.shape[:2] == (layout.rows * 113 - 1, layout.cols * 113 - 1)
+    x0, y0 = layout.tile_origin(5)
+    assert layout.locate(x0 + 22, y0 + 52) == (5, 104, 44)
+    tile = mosaic[y0:y0 + 112, x0:x0 + 112]
+    bright = np.argwhere(tile.sum(2) != tile[0, 0].sum())
+    assert bright.min(0).tolist() == [50, 20] and bright.max(0).tolist() == [54, 24]
+    assert layout.to_tile(104, 44) == (52.0, 22.0, 0.5)

@@ -27,6 +27,7 @@ from cnnviz.core.render import (
     filter_grid,
     is_signed,
     mosaic_layout,
+    mosaic_shrink,
     mosaic_tensor,
     stage_mosaics,
     stage_thumbnails,
@@ -36,6 +37,9 @@ from cnnviz.core.zoo import spec_of
 
 #: Feature-map tiles drawn at most per stage: nobody reads 512 tiles of 7x7 at once.
 MAX_TILES = 256
+#: The selected stage's mosaic is averaged down to at most this many pixels (a panel is a few hundred
+#: pixels wide; VGG-16's conv1 at full size is 3.2 million and cost more to build and paint than the forward).
+MAX_MOSAIC_PIXELS = 1_000_000
 #: Tiles smaller than this are enlarged (nearest neighbour) so that one pixel is visible.
 MIN_TILE = 24
 
@@ -144,8 +148,10 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     shown = min(maps.shape[0], MAX_TILES)
     scale = max(1, math.ceil(MIN_TILE / max(1, min(maps.shape[-2:]))))
     mosaic = stage_mosaics([stage], per_channel=request.per_channel, max_tiles=MAX_TILES,
-                           magnitude_map=request.magnitude_map, min_tile=MIN_TILE)[selected]
-    layout = mosaic_layout(shown, maps.shape[-2], maps.shape[-1], scale)
+                           magnitude_map=request.magnitude_map, min_tile=MIN_TILE,
+                           max_pixels=MAX_MOSAIC_PIXELS)[selected]
+    shrink = mosaic_shrink(shown, maps.shape[-2] * scale, maps.shape[-1] * scale, MAX_MOSAIC_PIXELS)
+    layout = mosaic_layout(shown, maps.shape[-2], maps.shape[-1], 1 if shrink > 1 else scale, shrink=shrink)
     channel = min(max(0, request.channel), maps.shape[0] - 1)
     chain = block_chain(stages, selected)
     filters_of = chain[0] if result.by_name(chain[0]).kind == "conv" else selected

@@ -92,6 +92,15 @@ class MosaicLayout:
     tile_w: int
     scale: int
     gap: int
+    shrink: int = 1  # map pixels per mosaic pixel, for layers too large to draw in full
+
+    def to_map(self, ry: int, rx: int) -> tuple[int, int]:
+        """A pixel inside a tile -> (y, x) in the stage's own map."""
+        return ry * self.shrink // self.scale, rx * self.shrink // self.scale
+
+    def to_tile(self, y: int, x: int) -> tuple[float, float, float]:
+        """(y, x) in the map -> (top, left, size) of its square inside the tile, in mosaic pixels."""
+        return y * self.scale / self.shrink, x * self.scale / self.shrink, self.scale / self.shrink
 
     def locate(self, px: float, py: float) -> tuple[int, int, int] | None:
         """Mosaic pixel -> (channel, y, x) in the stage's own map, or None on a gap."""
@@ -102,51 +111,78 @@ class MosaicLayout:
         channel = row * self.cols + col
         if channel >= self.channels:
             return None
-        return channel, ry // self.scale, rx // self.scale
+        return (channel, *self.to_map(ry, rx))
 
     def tile_origin(self, channel: int) -> tuple[int, int]:
         row, col = divmod(channel, self.cols)
         return col * (self.tile_w + self.gap), row * (self.tile_h + self.gap)
 
 
-def mosaic_layout(channels: int, height: int, width: int, scale: int = 1, gap: int = 1) -> MosaicLayout:
-    h, w = height * scale, width * scale
+def mosaic_layout(channels: int, height: int, width: int, scale: int = 1, gap: int = 1,
+                  shrink: int = 1) -> MosaicLayout:
+    h, w = -(-height * scale // shrink), -(-width * scale // shrink)
     cols = max(1, math.ceil(math.sqrt(channels * h / max(w, 1)))) if channels > 1 else 1
     cols = min(cols, channels)
-    return MosaicLayout(channels, math.ceil(channels / cols), cols, h, w, scale, gap)
+    return MosaicLayout(channels, math.ceil(channels / cols), cols, h, w, scale, gap, shrink)
+
+
+def mosaic_shrink(channels: int, height: int, width: int, max_pixels: int | None) -> int:
+    """How many map pixels to average into one mosaic pixel so that the mosaic stays under ``max_pixels``
+    (VGG-16's first conv is 64 maps of 224x224: 3.2 million pixels for a panel a few hundred wide)."""
+    if not max_pixels:
+        return 1
+    return max(1, math.ceil(math.sqrt(channels * height * width / max_pixels)))
 
 
 def mosaic_tensor(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel: bool = True,
-                  max_tiles: int | None = None, scale: int = 1, gap: int = 1) -> torch.Tensor:
-    """(C, H, W) maps -> (rows*(H+gap)-gap, cols*(W+gap)-gap, 3) uint8 RGB on the maps' device."""
+                  max_tiles: int | None = None, scale: int = 1, gap: int = 1, shrink: int = 1) -> torch.Tensor:
+    """(C, H, W) maps -> (rows*(H+gap)-gap, cols*(W+gap)-gap, 3) uint8 RGB on the maps' device.
+
+    ``shrink`` > 1 averages shrink x shrink blocks first (area resampling) for very large layers."""
     if max_tiles is not None:
         maps = maps[:max_tiles]
+    if shrink > 1:
+        h, w = maps.shape[-2:]
+        maps = torch.nn.functional.interpolate(maps.float()[None], size=(-(-h // shrink), -(-w // shrink)),
+                                               mode="area")[0]
     idx = _indices(maps, signed, per_channel)
     if scale > 1:
         idx = idx.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     c, h, w = idx.shape
-    table = torch.from_numpy(np.vstack([lut, np.array([GAP_RGB], np.uint8)])).to(idx.device)
-    rgb = table[torch.where(idx < 0, torch.full((), 256, dtype=idx.dtype, device=idx.device), idx).long()]
+    table = _lut_tensor(lut.tobytes(), idx.device)
     layout = mosaic_layout(c, h, w, 1, gap)
     rows, cols = layout.rows, layout.cols
-    canvas = torch.empty((rows * cols, h + gap, w + gap, 3), dtype=torch.uint8, device=idx.device)
-    canvas[:] = table[256]
-    canvas[:c, :h, :w] = rgb
-    grid = canvas.view(rows, cols, h + gap, w + gap, 3).permute(0, 2, 1, 3, 4)
-    grid = grid.reshape(rows * (h + gap), cols * (w + gap), 3)
-    return grid[: rows * (h + gap) - gap, : cols * (w + gap) - gap]
+    # tile the one-channel indices first (a third of the bytes of RGB), then colour the grid in one lookup
+    canvas = torch.full((rows * cols, h + gap, w + gap), 256, dtype=torch.int16, device=idx.device)
+    canvas[:c, :h, :w] = torch.where(idx < 0, torch.full((), 256, dtype=idx.dtype, device=idx.device), idx)
+    grid = canvas.view(rows, cols, h + gap, w + gap).permute(0, 2, 1, 3)
+    grid = grid.reshape(rows * (h + gap), cols * (w + gap))[: rows * (h + gap) - gap, : cols * (w + gap) - gap]
+    return table[grid.long()]
+
+
+@lru_cache(maxsize=32)
+def _lut_tensor(lut_bytes: bytes, device: torch.device) -> torch.Tensor:
+    """A colour map plus the gap colour (index 256) as a (257, 3) uint8 tensor on ``device``, made once."""
+    lut = np.frombuffer(lut_bytes, np.uint8).reshape(-1, 3)
+    return torch.from_numpy(np.vstack([lut, np.array([GAP_RGB], np.uint8)])).to(device)
 
 
 def stage_mosaics(stages: Sequence[Stage], per_channel: bool = True, max_tiles: int | None = 256,
-                  magnitude_map: str = "viridis", min_tile: int = 1) -> dict[str, np.ndarray]:
-    """Mosaics of several stages, built on the device and copied to the host in one transfer."""
+                  magnitude_map: str = "viridis", min_tile: int = 1,
+                  max_pixels: int | None = None) -> dict[str, np.ndarray]:
+    """Mosaics of several stages, built on the device and copied to the host in one transfer.
+
+    ``max_pixels`` caps each mosaic's size (see :func:`mosaic_shrink`)."""
     built: list[tuple[str, torch.Tensor]] = []
     for stage in stages:
         maps = as_maps(stage.output.detach())
         signed = is_signed(stage)
         lut = colormap("diverging" if signed else magnitude_map)
         scale = max(1, math.ceil(min_tile / max(1, min(maps.shape[-2:]))))
-        built.append((stage.name, mosaic_tensor(maps, lut, signed, per_channel, max_tiles, scale)))
+        shown = min(maps.shape[0], max_tiles) if max_tiles is not None else maps.shape[0]
+        shrink = mosaic_shrink(shown, maps.shape[-2] * scale, maps.shape[-1] * scale, max_pixels)
+        scale = 1 if shrink > 1 else scale  # (never both: enlarged tiles are small)
+        built.append((stage.name, mosaic_tensor(maps, lut, signed, per_channel, max_tiles, scale, shrink=shrink)))
     if not built:
         return {}
     flat = torch.cat([m.reshape(-1) for _, m in built]).cpu().numpy()
@@ -176,12 +212,13 @@ def stage_thumbnails(stages: Sequence[Stage], size: int = 40, magnitude_map: str
         small = torch.nn.functional.interpolate(mean[None], size=(th, tw), mode="area" if factor < 1 else "nearest")
         batch[i, :th, :tw] = small[0, 0]
         shapes.append((th, tw))
-        signed.append(is_signed(stage))
-    is_signed_t = torch.tensor(signed, device=device).view(-1, 1, 1)
+        signed.append(stage.kind in SIGNED_KINDS)
     valid = torch.isfinite(batch)
     clean = torch.where(valid, batch, torch.zeros((), device=device))
     scale = clean.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
     low = torch.where(valid, batch, torch.full((), float("inf"), device=device)).amin(dim=(1, 2), keepdim=True)
+    # signed: a conv-like kind, or a thumbnail that goes negative (one batched test instead of a min per stage)
+    is_signed_t = torch.tensor(signed, device=device).view(-1, 1, 1) | (low < 0)
     high = clean.amax(dim=(1, 2), keepdim=True)
     idx = torch.where(is_signed_t, 127.5 + 127.5 * clean / scale, 255.0 * (clean - low) / (high - low).clamp_min(1e-12))
     idx = idx.round().clamp(0, 255).long()

@@ -87,7 +87,7 @@ class FeatureMapView(pg.GraphicsLayoutWidget):
             return None
         if self.enlarged is not None:
             if 0 <= px < layout.tile_w and 0 <= py < layout.tile_h:
-                return self.enlarged, int(py) // layout.scale, int(px) // layout.scale
+                return (self.enlarged, *layout.to_map(int(py), int(px)))
             return None
         return layout.locate(px, py)
 
@@ -104,7 +104,8 @@ class FeatureMapView(pg.GraphicsLayoutWidget):
             x0, y0 = layout.tile_origin(channel)
         else:
             x0, y0 = 0, 0
-        self.marker.setRect(QRectF(x0 + x * layout.scale, y0 + y * layout.scale, layout.scale, layout.scale))
+        top, left, size = layout.to_tile(y, x)
+        self.marker.setRect(QRectF(x0 + left, y0 + top, size, size))
         self.marker.show()
         self.hovered.emit(channel, y, x)
 
