@@ -105,6 +105,9 @@ def _out_of_place(model: nn.Module) -> Iterator[None]:
 def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: int | None = None,
             stage: str | None = None, magnitude_map: str = "magma", alpha: float = 0.85) -> Explanation:
     """Attribute ``model``'s score for class ``target`` (None: the predicted class) to the input pixels."""
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")  # captum imports pyplot: never a GUI backend on the worker
     from captum.attr import LayerGradCam, LayerGradientXActivation, Saliency
 
     if method not in METHODS:
