@@ -276,6 +276,8 @@ class Classroom(QObject):
 
     def on_model(self, model: object, _description: str = "") -> None:
         self._session_load = False
+        if self.tour.active:  # the steps described the previous model
+            self.tour.stop()
         self.explain.set_classes(tuple(spec_of(model).class_names))
 
     # ---- tour -----------------------------------------------------------------------------
@@ -431,6 +433,8 @@ class Classroom(QObject):
                 w._use_image(rgb, "")
         if session.model != w._model_name or session.device != w._device or session.untrained != w._untrained:
             w._device = session.device
+            if w.device_box.findText(session.device) >= 0:
+                w.device_box.setCurrentText(session.device)
             w._untrained = session.untrained
             self._session_load = True
             w.load_model(session.model)
