@@ -75,6 +75,10 @@ class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, device: str | None = None, untrained: bool = False,
                  settings: Settings | None = None) -> None:
         super().__init__()
+        from cnnviz.qt import gc_guard
+
+        gc_guard.acquire()  # garbage collection on this thread only, never on the worker's (see gc_guard)
+        self._shut = False
         self.settings = settings or Settings()
         self._from_settings = model is None
         self._keep_banner = False  # a message that must survive the next model load (fallbacks)
@@ -716,6 +720,12 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        from cnnviz.qt import gc_guard
+
         self.classroom.shutdown()
         self.camera_panel.stop()
         self._thread.stop()
+        gc_guard.release()
