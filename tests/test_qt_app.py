@@ -186,7 +186,7 @@ def test_dataset_tab_browses_and_filters_misclassified(window, qtbot):
     qtbot.waitUntil(lambda: panel.predicted is not None, timeout=WAIT)
     wrong = panel.predicted != panel.data.labels
     assert len(panel.order) == int(wrong.sum())
-    assert "misclassified" in window.status_label.text()
+    assert "misclassified by lenet5-mnist" in panel.scan_note.text()  # stays, unlike the status bar
 
 
 def test_camera_without_a_camera_says_so(window, qtbot):

@@ -458,7 +458,9 @@ class MainWindow(QMainWindow):
         elif tag == "scan":
             self.dataset_panel.set_predictions(result)
             wrong = int((result != self.dataset_panel.data.labels).sum())
-            self.status_label.setText(f"{wrong} of {len(result)} samples are misclassified by {self._model_name}.")
+            note = f"{wrong} of {len(result)} samples are misclassified by {self._model_name}."
+            self.dataset_panel.scan_note.setText(note)
+            self.status_label.setText(note)
 
     def set_presenter(self, on: bool) -> None:
         """Presenter mode: the maps get the room; the text-heavy arithmetic, block and filter views step

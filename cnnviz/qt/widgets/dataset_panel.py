@@ -53,6 +53,8 @@ class DatasetPanel(QWidget):
         self.misclassified = QCheckBox("Misclassified only")
         self.misclassified.setToolTip("Show only the samples the current model gets wrong.")
         self.misclassified.toggled.connect(self._filter_changed)
+        self.scan_note = QLabel("")  # the scan's result stays here (the status bar changes every frame)
+        self.scan_note.setWordWrap(True)
         buttons = QHBoxLayout()
         for text, slot, tip in (("◀ Previous", self.previous, "Previous sample (Left)"),
                                 ("Random", self.random, "A random sample (R)"),
@@ -68,6 +70,7 @@ class DatasetPanel(QWidget):
         layout.addWidget(self.truth)
         layout.addLayout(buttons)
         layout.addWidget(self.misclassified)
+        layout.addWidget(self.scan_note)
         layout.addStretch(1)
 
     def _choose_source(self, _index: int = 0) -> None:
@@ -82,6 +85,7 @@ class DatasetPanel(QWidget):
     def set_data(self, data: ArrayDataset) -> None:
         self.data = data
         self.predicted = None
+        self.scan_note.clear()
         self.misclassified.blockSignals(True)
         self.misclassified.setChecked(False)
         self.misclassified.blockSignals(False)
@@ -105,6 +109,7 @@ class DatasetPanel(QWidget):
         if on:
             self.scan_requested.emit()
         elif self.data is not None:
+            self.scan_note.clear()
             self.order = np.arange(len(self.data))
             self._show()
 
