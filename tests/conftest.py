@@ -25,3 +25,27 @@ def torch_home(tmp_path, monkeypatch):
     torch.hub.set_dir(str(home / "hub"))
     yield home
     torch.hub.set_dir(str(home / "hub"))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """A throw-away settings file for one window (never the user's)."""
+    from PySide6.QtCore import QSettings
+
+    from cnnviz.qt.settings import Settings
+
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The real main window on lenet5-mnist and the CPU, at the app's own size, once the samples are in."""
+    from cnnviz.qt.main_window import MainWindow
+
+    win = MainWindow("lenet5-mnist", "cpu", settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1500, 920)  # the app's own size: a map pixel then spans several screen pixels
+    win.show()
+    qtbot.waitUntil(lambda: win.dataset_panel.data is not None, timeout=60_000)
+    yield win
+    win.shutdown()

@@ -19,26 +19,6 @@ from cnnviz.core.strokes import TEMPLATES, place  # noqa: E402
 WAIT = 60_000
 
 
-@pytest.fixture
-def settings(tmp_path):
-    from cnnviz.qt.settings import Settings
-
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    from cnnviz.qt.main_window import MainWindow
-
-    win = MainWindow("lenet5-mnist", "cpu", settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1500, 920)  # the app's own size: a map pixel then spans several screen pixels
-    win.show()
-    qtbot.waitUntil(lambda: win.dataset_panel.data is not None, timeout=WAIT)
-    yield win
-    win.shutdown()
-
-
 def drag(qtbot, widget, points) -> None:
     """A real mouse stroke: press, moves, release."""
     start = QPoint(*map(round, points[0]))

@@ -9,7 +9,6 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from cnnviz.core.summary import summarize  # noqa: E402
@@ -19,23 +18,10 @@ WAIT = 60_000
 
 
 @pytest.fixture
-def settings(tmp_path):
-    from cnnviz.qt.settings import Settings
-
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    from cnnviz.qt.main_window import MainWindow
-
-    win = MainWindow("lenet5-mnist", "cpu", settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1500, 920)
-    win.show()
-    qtbot.waitUntil(lambda: win.last_result is not None and win.dataset_panel.data is not None, timeout=WAIT)
-    yield win
-    win.shutdown()
+def window(window, qtbot):
+    """The shared window, once its first result is on screen."""
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=WAIT)
+    return window
 
 
 def _drawn(window, qtbot, digit: int = 7) -> None:

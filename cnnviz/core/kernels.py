@@ -127,17 +127,22 @@ def parse_bank(text: str, source: str = "kernel file") -> list[Kernel]:
     return kernels
 
 
+def read_small_text(path: Path, max_bytes: int, what: str, error: type[Exception]) -> str:
+    """A UTF-8 text file of at most ``max_bytes`` (checked before reading), or ``error`` with a sentence."""
+    try:
+        if path.stat().st_size > max_bytes:
+            limit = f"{max_bytes // 1024**2} MB" if max_bytes >= 1024**2 else f"{max_bytes // 1024} KB"
+            raise error(f"{path.name} is larger than any {what} ({limit} max).")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{what.capitalize()} {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path.name} cannot be read as a {what} ({exc}).") from None
+
+
 def load_bank(path: str | Path) -> list[Kernel]:
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise KernelError(f"{path.name} is larger than any kernel file ({MAX_FILE_BYTES // 1024} KB max).")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KernelError(f"Kernel file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KernelError(f"{path.name} cannot be read as a text file ({exc}).") from None
-    return parse_bank(text, path.name)
+    return parse_bank(read_small_text(path, MAX_FILE_BYTES, "kernel file", KernelError), path.name)
 
 
 def dump_bank(kernels: list[Kernel]) -> str:

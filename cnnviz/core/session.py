@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnviz.core.errors import CnnvizError, SessionError
 from cnnviz.core.imageio import decode_image
-from cnnviz.core.kernels import Kernel, atomic_write_text, dump_bank, parse_bank
+from cnnviz.core.kernels import Kernel, atomic_write_text, dump_bank, parse_bank, read_small_text
 
 FORMAT = "cnnviz-session"
 VERSION = 1
@@ -126,13 +126,5 @@ def parse_session(text: str, name: str = "session") -> Session:
 
 def load_session(path: str | Path) -> Session:
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise SessionError(f"{path.name} is larger than any session file ({MAX_BYTES // 1024**2} MB max).")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SessionError(f"Session file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SessionError(f"{path.name} cannot be read as a session file ({exc}).") from None
-    return parse_session(text, path.name)
+    return parse_session(read_small_text(path, MAX_BYTES, "session file", SessionError), path.name)
 
