@@ -43,6 +43,8 @@ from cnnviz.core.inference import run_image
 from cnnviz.core.kernel_lab import LabRequest
 from cnnviz.core.strokes import demo_digit
 from cnnviz.core.zoo import registry, spec_of, weights_present
+from cnnviz.qt import gc_guard
+from cnnviz.qt.classroom import Classroom
 from cnnviz.qt.images import bold_font, to_pixmap
 from cnnviz.qt.kernel_lab import KernelLabPanel
 from cnnviz.qt.settings import Settings
@@ -75,8 +77,6 @@ class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, device: str | None = None, untrained: bool = False,
                  settings: Settings | None = None) -> None:
         super().__init__()
-        from cnnviz.qt import gc_guard
-
         gc_guard.acquire()  # garbage collection on this thread only, never on the worker's (see gc_guard)
         self._shut = False
         self.settings = settings or Settings()
@@ -115,8 +115,6 @@ class MainWindow(QMainWindow):
         self.frozen = False  # presenter's freeze: inputs are kept but nothing is recomputed or repainted
         self._occlusion: tuple[int, int, int] | None = None
         self._build()
-        from cnnviz.qt.classroom import Classroom
-
         self.classroom = Classroom(self)
         self._select_model_in_box(model)
         geometry = self.settings.geometry()
@@ -725,8 +723,6 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
-        from cnnviz.qt import gc_guard
-
         self.classroom.shutdown()
         self.camera_panel.stop()
         self._thread.stop()
