@@ -190,7 +190,10 @@ def test_session_saved_and_opened_restores_the_same_view(window, qtbot, tmp_path
     with qtbot.waitSignal(window.result_painted, timeout=WAIT):
         window.per_channel.setChecked(False)
     qtbot.wait(300)  # any result still in flight lands first
-    path = window.classroom.save_session(tmp_path / "lesson")
+    with qtbot.waitSignal(window.classroom.session_saved, timeout=WAIT) as saved:
+        window.classroom.save_session(tmp_path / "lesson")
+    path = saved.args[0]
+    assert path.endswith("lesson.cnnviz")
     before = window.last_result
 
     other = MainWindow("mnist-cnn-mnist", "cpu", settings=settings)

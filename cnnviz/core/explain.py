@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnviz.core.capture import Stage, capture
+from cnnviz.core.capture import Stage
 from cnnviz.core.errors import CnnvizError
-from cnnviz.core.preprocess import prepare
+from cnnviz.core.inference import run_image
 from cnnviz.core.receptive import Field, receptive_fields
 from cnnviz.core.render import colormap
 from cnnviz.core.zoo import spec_of
@@ -113,14 +113,9 @@ def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: 
     if method not in METHODS:
         raise CnnvizError(f"Unknown explanation {method!r}; choose one of {', '.join(METHODS)}.")
     spec = spec_of(model)
-    prepared = prepare(rgb, spec)
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    x = prepared.tensor[None].to(device)
-    with torch.no_grad():
-        captured = capture(model, x)
-    if captured.probabilities is None:
-        raise CnnvizError(f"{spec.name} does not output class scores, so there is nothing to explain.")
+    prediction = run_image(model, rgb, 1)  # the same preparation and capture as the live view
+    captured = prediction.capture
+    x = captured.input
     probabilities = captured.probabilities[0].float()
     with _out_of_place(model), torch.enable_grad():
         chosen = int(probabilities.argmax()) if target is None else int(target)
@@ -147,7 +142,7 @@ def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: 
     heat_np = np.maximum(heat, 0)
     peak = float(heat_np.max())
     heat_np = heat_np / peak if peak > 0 else np.zeros_like(heat_np)
-    view = prepared.model_view
+    view = prediction.prepared.model_view
     names = spec.class_names
     return Explanation(method, chosen, names[chosen] if chosen < len(names) else f"class {chosen}",
                        float(probabilities[chosen]), name, heat_np.astype(np.float32),

@@ -9,10 +9,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from cnnviz.core.kernels import Kernel, run_pipeline
 from cnnviz.core.preprocess import grey_float, quantile
-from cnnviz.core.render import colormap
+from cnnviz.core.render import colormap, mosaic_tensor
 
 #: Photos larger than this on their longer side are shrunk first (a 4000 px photo would take seconds).
 MAX_SIDE = 1024
@@ -57,8 +58,6 @@ DISPLAY_PERCENTILE = 99.5
 
 
 def _picture(array: np.ndarray, signed: bool, scale: int = 1, robust: bool = False) -> np.ndarray:
-    """One map -> an RGB picture, in NumPy and OpenCV: the same colours as a one-tile mosaic, for a
-    fraction of the cost (the lab draws sixteen of these per edit)."""
     import cv2
 
     lut = colormap("diverging" if signed else "viridis")
@@ -72,15 +71,7 @@ def _picture(array: np.ndarray, signed: bool, scale: int = 1, robust: bool = Fal
         limit = quantile(np.abs(array), DISPLAY_PERCENTILE / 100.0)
         if limit > 0:
             array = np.clip(array, -limit, limit)
-    if signed:
-        idx = 127.5 + 127.5 * array / max(float(np.abs(array).max()), 1e-12)
-    else:
-        low, high = float(array.min()), float(array.max())
-        idx = 255.0 * (array - low) / max(high - low, 1e-12)
-    idx = np.clip(np.round(idx), 0, 255).astype(np.uint8)
-    if scale > 1:
-        idx = np.repeat(np.repeat(idx, scale, axis=0), scale, axis=1)
-    return lut[idx]
+    return mosaic_tensor(torch.from_numpy(array)[None], lut, signed, scale=scale).numpy()
 
 
 def run_lab(request: LabRequest) -> LabResult:

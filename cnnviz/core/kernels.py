@@ -209,23 +209,15 @@ def run_pipeline(grey: np.ndarray, kernels: list[Kernel], padding: str = "same",
         raise KernelError("the kernel bank is empty; add at least one kernel.")
     image = np.ascontiguousarray(grey, dtype=np.float32)
     x = torch.from_numpy(image).to(device)[None, None]
+    convs = []
     for kernel in kernels:
         kh, kw = kernel.weights.shape
         if padding == "valid" and (kh > image.shape[0] or kw > image.shape[1]):
             raise KernelError(f"{kernel.name} ({kh}x{kw}) is larger than the {image.shape[1]}x{image.shape[0]} "
                               f"input; use 'same' padding or a bigger image.")
-    # kernels of one size run as one convolution with several output channels (a bank of four 4x4 edge
-    # filters: one call instead of four)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, kernel in enumerate(kernels):
-        groups.setdefault(kernel.weights.shape, []).append(i)
-    convs: list[torch.Tensor | None] = [None] * len(kernels)
-    for (kh, kw), members in groups.items():
         padded = F.pad(x, conv_same_padding(kh, kw)) if padding == "same" else x
-        weight = torch.from_numpy(np.stack([kernels[i].weights for i in members]).astype(np.float32)).to(device)
-        out = F.conv2d(padded, weight[:, None], stride=stride)[0]
-        for j, i in enumerate(members):
-            convs[i] = out[j]
+        weight = torch.from_numpy(kernel.weights).to(device)[None, None]
+        convs.append(F.conv2d(padded, weight, stride=stride)[0, 0])
     conv = torch.stack(convs)
     relu = torch.relu(conv)
     if pool > 1 and min(relu.shape[-2:]) >= pool:

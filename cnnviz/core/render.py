@@ -150,6 +150,8 @@ def mosaic_tensor(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel
         idx = idx.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     c, h, w = idx.shape
     table = _lut_tensor(lut.tobytes(), idx.device)
+    if c == 1:  # one map: no tiling (the kernel lab draws sixteen of these per edit)
+        return table[torch.where(idx[0] < 0, torch.full((), 256, dtype=idx.dtype, device=idx.device), idx[0]).long()]
     layout = mosaic_layout(c, h, w, 1, gap)
     rows, cols = layout.rows, layout.cols
     # tile the one-channel indices first (a third of the bytes of RGB), then colour the grid in one lookup

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
@@ -44,6 +44,8 @@ VIEW_TABS = ("network", "lab", "explain", "compare", "train")
 
 
 class Classroom(QObject):
+    session_saved = Signal(str)  # the path a session was written to
+
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.w = window
@@ -262,6 +264,9 @@ class Classroom(QObject):
             self.w.views.setCurrentIndex(0)
         elif tag == "session":
             self.apply_session(result)
+        elif tag.startswith("session-save:"):
+            self.w.status_label.setText(f"session saved to {result}")
+            self.session_saved.emit(str(result))
 
     def on_result(self, result: FrameResult) -> None:
         """Keep the explain panel's layer list in step with the model on screen."""
@@ -381,8 +386,11 @@ class Classroom(QObject):
         return Session(w._model_name, w._device, w._untrained, w._source, w.current_input(), w._selected,
                        w._channel, list(lab.bank), view)
 
-    def save_session(self, path: str | Path) -> Path:
-        return save_session(path, self.session())
+    def save_session(self, path: str | Path) -> None:
+        """Gather the state here, encode and write it on the worker (a photo's PNG takes a while)."""
+        session = self.session()
+        self.w.status_label.setText("saving the session...")
+        self.worker.submit(JobRequest(f"session-save:{path}", lambda _model: save_session(path, session)))
 
     def open_session(self, path: str | Path) -> None:
         """Read on the worker (a session may hold a large image); applied when it arrives."""
@@ -393,11 +401,7 @@ class Classroom(QObject):
         path, _ = QFileDialog.getSaveFileName(self.w, "Save session", f"lesson{SUFFIX}",
                                               f"cnnviz sessions (*{SUFFIX})")
         if path:
-            try:
-                saved = self.save_session(path)
-                self.w.status_label.setText(f"session saved to {saved}")
-            except CnnvizError as exc:
-                self.w.show_error(str(exc))
+            self.save_session(path)  # a failure reaches the banner through the worker
 
     def _open_session_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.w, "Open session", "", f"cnnviz sessions (*{SUFFIX})")

@@ -67,10 +67,27 @@ class TrainRunner(QObject):
     finished = Signal(object)  # Trained
     failed = Signal(str)
     info = Signal(str)
+    saved = Signal(str, bool)  # path, open it in the main view
 
     def __init__(self) -> None:
         super().__init__()
         self.control = TrainControl()
+
+    @Slot(object, str, bool)
+    def save(self, trained: Trained, path: str, then_open: bool) -> None:
+        """Write the checkpoint, its model card and plots (the ``cnnviz train`` format), off the GUI thread."""
+        from cnnviz.core.training import save_trained
+
+        c = trained.config
+        command = (f"cnnviz app (Train panel): --model {c.arch} --dataset {c.dataset} --epochs {c.epochs} "
+                   f"--batch-size {c.batch_size} --lr {c.lr} --seed {c.seed}")
+        try:
+            save_trained(Path(path), trained.result, c, trained.class_names, trained.mean, trained.std,
+                         trained.sizes, command)
+        except OSError as exc:
+            self.failed.emit(f"Could not save {path}: {exc.strerror or exc}")
+            return
+        self.saved.emit(path, then_open)
 
     @Slot(object)
     def run(self, job: TrainJob) -> None:
@@ -111,6 +128,7 @@ class TrainRunner(QObject):
 class TrainPanel(QWidget):
     open_model = Signal(str)  # a saved checkpoint to open in the main views
     _start = Signal(object)
+    _save = Signal(object, str, bool)
 
     def __init__(self, device_getter, parent: QWidget | None = None) -> None:  # noqa: ANN001
         super().__init__(parent)
@@ -212,6 +230,8 @@ class TrainPanel(QWidget):
         self.runner = TrainRunner()
         self.runner.moveToThread(self.thread)
         self._start.connect(self.runner.run)
+        self._save.connect(self.runner.save)
+        self.runner.saved.connect(self._on_saved)
         self.runner.step.connect(self._on_step)
         self.runner.filters.connect(self._on_filters)
         self.runner.epoch.connect(self._on_epoch)
@@ -324,23 +344,21 @@ class TrainPanel(QWidget):
         self._buttons()
 
     # ---- results ------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the checkpoint, its model card and plots (the ``cnnviz train`` format)."""
-        from cnnviz.core.training import save_trained
-
-        trained = self.trained
-        if trained is None:
-            raise RuntimeError("nothing trained yet")
+    def save(self, path: str | Path, then_open: bool = False) -> None:
+        """Save on the training thread; ``then_open`` opens the file in the main views once written."""
+        if self.trained is None:
+            return
         out = Path(path)
         if out.suffix != ".safetensors":
             out = out.with_name(out.name + ".safetensors")
-        c = trained.config
-        command = (f"cnnviz app (Train panel): --model {c.arch} --dataset {c.dataset} --epochs {c.epochs} "
-                   f"--batch-size {c.batch_size} --lr {c.lr} --seed {c.seed}")
-        save_trained(out, trained.result, c, trained.class_names, trained.mean, trained.std, trained.sizes, command)
-        self.saved = out
-        self.status.setText(f"saved {out} with its model card and plots.")
-        return out
+        self.status.setText(f"saving {out.name}...")
+        self._save.emit(self.trained, str(out), then_open)
+
+    def _on_saved(self, path: str, then_open: bool) -> None:
+        self.saved = Path(path)
+        self.status.setText(f"saved {path} with its model card and plots.")
+        if then_open:
+            self.open_model.emit(path)
 
     def _save_dialog(self) -> None:
         if self.trained is None:
@@ -349,22 +367,20 @@ class TrainPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save trained model", f"{c.arch}-{c.dataset}.safetensors",
                                               "Weights (*.safetensors)")
         if path:
-            try:
-                self.save(path)
-            except OSError as exc:
-                self.status.setText(f"Could not save {path}: {exc.strerror or exc}")
+            self.save(path)
 
     def use_in_main_view(self) -> None:
         """Open the trained model in the main views (saved first, under the app's data folder if needed)."""
         if self.trained is None:
             return
-        if self.saved is None:
-            folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "trained"
-            folder.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-            c = self.trained.config
-            self.save(folder / f"{c.arch}-{c.dataset}-{stamp}.safetensors")
-        self.open_model.emit(str(self.saved))
+        if self.saved is not None:
+            self.open_model.emit(str(self.saved))
+            return
+        folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "trained"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        c = self.trained.config
+        self.save(folder / f"{c.arch}-{c.dataset}-{stamp}.safetensors", then_open=True)
 
     def shutdown(self) -> None:
         self.runner.control.stop()
