@@ -106,7 +106,7 @@ def apply_thread_policy(model: torch.nn.Module, input_shape: tuple[int, ...]) ->
     """Set torch's intra-op threads for running ``model`` on the CPU; returns the count chosen.
 
     Large models also move to the channels-last memory layout, which oneDNN's CPU convolutions
-    prefer (ResNet-18 forward 61 -> 49 ms, VGG-16 387 -> 338 ms on the 2-core development VM).
+    prefer (ResNet-18 and VGG-16 forwards 8-20 % faster in interleaved runs on the 2-core development VM).
     """
     macs = estimate_macs(model, input_shape)
     threads = thread_count_for(macs)

@@ -38,7 +38,7 @@ from cnnviz.core.zoo import spec_of
 #: Feature-map tiles drawn at most per stage: nobody reads 512 tiles of 7x7 at once.
 MAX_TILES = 256
 #: The selected stage's mosaic is averaged down to at most this many pixels (a panel is a few hundred
-#: pixels wide; VGG-16's conv1 at full size is 3.2 million and cost more to build and paint than the forward).
+#: pixels wide; VGG-16's conv1 at full size is 3.2 million, about 10 MB of RGB to build, copy and paint per frame).
 MAX_MOSAIC_PIXELS = 1_000_000
 #: Tiles smaller than this are enlarged (nearest neighbour) so that one pixel is visible.
 MIN_TILE = 24
