@@ -12,7 +12,7 @@ from cnnviz.core.capture import Stage
 from cnnviz.core.datasets import load_dataset, load_folder, load_idx_dataset, load_samples, read_idx
 from cnnviz.core.errors import DatasetError
 from cnnviz.core.imageio import write_png
-from cnnviz.core.render import colormap, filter_grid, mosaic_tensor, probability_bars, stage_mosaics
+from cnnviz.core.render import colormap, filter_grid, mosaic_rgb, probability_bars, stage_mosaics
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
@@ -83,7 +83,7 @@ def test_missing_root_is_a_sentence(tmp_path):
 def test_diverging_map_is_white_at_zero_and_sign_visible():
     lut = colormap("diverging")
     maps = torch.tensor([[[-1.0, 0.0, 1.0]]])
-    rgb = mosaic_tensor(maps, lut, signed=True).numpy()
+    rgb = mosaic_rgb(maps, lut, signed=True)
     assert rgb.shape == (1, 3, 3)
     assert rgb[0, 1].min() > 240  # zero is (almost) white
     assert rgb[0, 0, 2] > rgb[0, 0, 0] and rgb[0, 2, 0] > rgb[0, 2, 2]  # negative blue, positive red

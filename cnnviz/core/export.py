@@ -13,7 +13,7 @@ from cnnviz.core.imageio import read_image, write_png
 from cnnviz.core.inference import run_image
 from cnnviz.core.kernels import Kernel, run_pipeline
 from cnnviz.core.preprocess import grey_float
-from cnnviz.core.render import colormap, filter_grid, mosaic_tensor, probability_bars, stage_mosaics
+from cnnviz.core.render import colormap, filter_grid, mosaic_rgb, probability_bars, stage_mosaics
 from cnnviz.core.zoo import spec_of
 
 #: Tiles smaller than this are enlarged (nearest neighbour) in exported PNGs so they can be seen.
@@ -81,14 +81,14 @@ def kernel_to_folder(image_path: str | Path, kernels: list[Kernel], out: Path, p
     for i, kernel in enumerate(kernels):
         stem = f"{i + 1:02d}-{safe_name(kernel.name)}"
         parts = {
-            "kernel": mosaic_tensor(torch.from_numpy(kernel.weights)[None], colormap("diverging"), True, scale=24),
-            "conv": mosaic_tensor(torch.from_numpy(result.conv[i])[None], colormap("diverging"), True),
-            "relu": mosaic_tensor(torch.from_numpy(result.relu[i])[None], colormap("viridis"), False),
-            "pool": mosaic_tensor(torch.from_numpy(result.pool[i])[None], colormap("viridis"), False),
+            "kernel": mosaic_rgb(torch.from_numpy(kernel.weights)[None], colormap("diverging"), True, scale=24),
+            "conv": mosaic_rgb(torch.from_numpy(result.conv[i])[None], colormap("diverging"), True),
+            "relu": mosaic_rgb(torch.from_numpy(result.relu[i])[None], colormap("viridis"), False),
+            "pool": mosaic_rgb(torch.from_numpy(result.pool[i])[None], colormap("viridis"), False),
         }
         for part, rgb in parts.items():
             path = out / f"{stem}-{part}.png"
-            write_png(path, rgb.numpy())
+            write_png(path, rgb)
             written.append(path)
     if npz:
         size = max(max(k.weights.shape) for k in kernels)

@@ -13,7 +13,7 @@ import torch
 
 from cnnviz.core.kernels import Kernel, run_pipeline
 from cnnviz.core.preprocess import grey_float, quantile
-from cnnviz.core.render import colormap, mosaic_tensor
+from cnnviz.core.render import colormap, mosaic_rgb
 
 #: Photos larger than this on their longer side are shrunk first (a 4000 px photo would take seconds).
 MAX_SIDE = 1024
@@ -71,7 +71,7 @@ def _picture(array: np.ndarray, signed: bool, scale: int = 1, robust: bool = Fal
         limit = quantile(np.abs(array), DISPLAY_PERCENTILE / 100.0)
         if limit > 0:
             array = np.clip(array, -limit, limit)
-    return mosaic_tensor(torch.from_numpy(array)[None], lut, signed, scale=scale).numpy()
+    return mosaic_rgb(torch.from_numpy(array)[None], lut, signed, scale=scale)
 
 
 def run_lab(request: LabRequest) -> LabResult:

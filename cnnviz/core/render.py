@@ -1,9 +1,10 @@
 """Activations -> uint8 RGB images: stage mosaics, filter grids, probability bars.
 
-Mosaics are normalised, colour-mapped and tiled on the model's device, and all the
+Mosaics are normalised and tiled as uint8 colour-table indices on the model's device, all the
 stages asked for are copied to the host in one transfer (on a GPU every ``.cpu()`` is a
-synchronisation). Signed maps (conv, norm, linear, add outputs) use a diverging map with
-white at zero, so sign is visible; magnitudes (ReLU, pool) use a sequential map.
+synchronisation), and coloured there by OpenCV's table lookup. Signed maps (conv, norm, linear,
+add outputs) use a diverging map with white at zero, so sign is visible; magnitudes (ReLU, pool)
+use a sequential map.
 """
 
 from __future__ import annotations
@@ -43,9 +44,15 @@ def colormap(name: str) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, ::-1])
 
 
+#: Kinds that cannot go negative: no need to look at every value (a min over a large map is ~1 ms).
+NON_NEGATIVE_KINDS = {"relu", "softmax"}
+
+
 def is_signed(stage: Stage) -> bool:
     """Conv-like outputs get the diverging map; so does anything that actually goes negative."""
-    return stage.kind in SIGNED_KINDS or bool(stage.output.min() < 0)
+    if stage.kind in SIGNED_KINDS:
+        return True
+    return stage.kind not in NON_NEGATIVE_KINDS and bool(stage.output.min() < 0)
 
 
 def as_maps(output: torch.Tensor) -> torch.Tensor:
@@ -63,12 +70,25 @@ def as_maps(output: torch.Tensor) -> torch.Tensor:
     return padded.view(1, rows, cols)
 
 
-def _indices(maps: torch.Tensor, signed: bool, per_channel: bool) -> torch.Tensor:
-    """Float maps -> LUT indices 0..255 (NaN padding -> -1, drawn as gap)."""
+def _indices(maps: torch.Tensor, signed: bool, per_channel: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Float maps -> uint8 LUT indices, and a mask of non-finite values (None when there are none).
+
+    The common case (every value finite, which the min/max already tell: NaN and inf propagate into
+    them) is three passes over the data; the masked path is for NaN padding and broken models."""
     x = maps.float()
+    dims = (1, 2) if per_channel else (0, 1, 2)
+    if signed:
+        scale = x.abs().amax(dim=dims, keepdim=True)
+        if bool(torch.isfinite(scale).all()):
+            # 127.5 + 127.5 x / scale, rounded (+0.5, then the uint8 cast truncates)
+            return (x * (127.5 / scale.clamp_min(1e-12))).add_(128.0).clamp_(0.0, 255.0).to(torch.uint8), None
+    else:
+        low, high = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+        if bool(torch.isfinite(low).all() and torch.isfinite(high).all()):
+            return ((x - low) * (255.0 / (high - low).clamp_min(1e-12))).add_(0.5).clamp_(0.0, 255.0) \
+                .to(torch.uint8), None
     valid = torch.isfinite(x)
     clean = torch.where(valid, x, torch.zeros((), device=x.device))
-    dims = (1, 2) if per_channel else (0, 1, 2)
     if signed:
         scale = clean.abs().amax(dim=dims, keepdim=True).clamp_min(1e-12)
         idx = 127.5 + 127.5 * clean / scale
@@ -77,8 +97,8 @@ def _indices(maps: torch.Tensor, signed: bool, per_channel: bool) -> torch.Tenso
         low = big.amin(dim=dims, keepdim=True)
         high = clean.amax(dim=dims, keepdim=True)
         idx = 255.0 * (clean - low) / (high - low).clamp_min(1e-12)
-    idx = idx.round().clamp(0, 255).to(torch.int16)
-    return torch.where(valid, idx, torch.full((), -1, dtype=torch.int16, device=x.device))
+    idx = torch.where(valid, idx.add(0.5).clamp(0.0, 255.0), torch.zeros((), device=x.device))
+    return idx.to(torch.uint8), ~valid
 
 
 @dataclass(frozen=True)
@@ -134,9 +154,11 @@ def mosaic_shrink(channels: int, height: int, width: int, max_pixels: int | None
     return max(1, math.ceil(math.sqrt(channels * height * width / max_pixels)))
 
 
-def mosaic_tensor(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel: bool = True,
-                  max_tiles: int | None = None, scale: int = 1, gap: int = 1, shrink: int = 1) -> torch.Tensor:
-    """(C, H, W) maps -> (rows*(H+gap)-gap, cols*(W+gap)-gap, 3) uint8 RGB on the maps' device.
+def _index_grid(maps: torch.Tensor, signed: bool, per_channel: bool = True, max_tiles: int | None = None,
+                scale: int = 1, gap: int = 1,
+                shrink: int = 1) -> tuple[torch.Tensor, torch.Tensor | None, MosaicLayout]:
+    """(C, H, W) maps -> the tiled uint8 index grid on the maps' device, its non-finite mask (or None), and
+    the layout (one map: no gaps).
 
     ``shrink`` > 1 averages shrink x shrink blocks first (area resampling) for very large layers."""
     if max_tiles is not None:
@@ -145,55 +167,90 @@ def mosaic_tensor(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel
         h, w = maps.shape[-2:]
         maps = torch.nn.functional.interpolate(maps.float()[None], size=(-(-h // shrink), -(-w // shrink)),
                                                mode="area")[0]
-    idx = _indices(maps, signed, per_channel)
+    idx, invalid = _indices(maps, signed, per_channel)
     if scale > 1:
         idx = idx.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+        if invalid is not None:
+            invalid = invalid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     c, h, w = idx.shape
-    table = _lut_tensor(lut.tobytes(), idx.device)
-    if c == 1:  # one map: no tiling (the kernel lab draws sixteen of these per edit)
-        return table[torch.where(idx[0] < 0, torch.full((), 256, dtype=idx.dtype, device=idx.device), idx[0]).long()]
+    gap = gap if c > 1 else 0
     layout = mosaic_layout(c, h, w, 1, gap)
-    rows, cols = layout.rows, layout.cols
-    # tile the one-channel indices first (a third of the bytes of RGB), then colour the grid in one lookup
-    canvas = torch.full((rows * cols, h + gap, w + gap), 256, dtype=torch.int16, device=idx.device)
-    canvas[:c, :h, :w] = torch.where(idx < 0, torch.full((), 256, dtype=idx.dtype, device=idx.device), idx)
-    grid = canvas.view(rows, cols, h + gap, w + gap).permute(0, 2, 1, 3)
-    grid = grid.reshape(rows * (h + gap), cols * (w + gap))[: rows * (h + gap) - gap, : cols * (w + gap) - gap]
-    return table[grid.long()]
+    if c == 1:
+        return idx[0], None if invalid is None else invalid[0], layout
+
+    def tiled(values: torch.Tensor) -> torch.Tensor:
+        canvas = torch.zeros((layout.rows * layout.cols, h + gap, w + gap), dtype=values.dtype, device=values.device)
+        canvas[:c, :h, :w] = values
+        full = canvas.view(layout.rows, layout.cols, h + gap, w + gap).permute(0, 2, 1, 3) \
+            .reshape(layout.rows * (h + gap), layout.cols * (w + gap))
+        return full[: full.shape[0] - gap, : full.shape[1] - gap]
+
+    return tiled(idx), None if invalid is None else tiled(invalid), layout
 
 
-@lru_cache(maxsize=32)
-def _lut_tensor(lut_bytes: bytes, device: torch.device) -> torch.Tensor:
-    """A colour map plus the gap colour (index 256) as a (257, 3) uint8 tensor on ``device``, made once."""
-    lut = np.frombuffer(lut_bytes, np.uint8).reshape(-1, 3)
-    return torch.from_numpy(np.vstack([lut, np.array([GAP_RGB], np.uint8)])).to(device)
+def _colour(grid: np.ndarray, invalid: np.ndarray | None, lut: np.ndarray, layout: MosaicLayout) -> np.ndarray:
+    """Index grid -> RGB through the 256-entry table (OpenCV's LUT: 5-10x a gather), then the gaps
+    between tiles, the empty tiles and any non-finite values painted in the gap colour."""
+    rgb = cv2.applyColorMap(np.ascontiguousarray(grid), np.ascontiguousarray(lut).reshape(256, 1, 3))
+    gap = layout.gap
+    if gap:
+        step_y, step_x = layout.tile_h + gap, layout.tile_w + gap
+        for row in range(1, layout.rows):
+            rgb[row * step_y - gap: row * step_y] = GAP_RGB
+        for col in range(1, layout.cols):
+            rgb[:, col * step_x - gap: col * step_x] = GAP_RGB
+        for empty in range(layout.channels, layout.rows * layout.cols):
+            x, y = layout.tile_origin(empty)
+            rgb[y: y + layout.tile_h, x: x + layout.tile_w] = GAP_RGB
+    if invalid is not None:
+        rgb[invalid] = GAP_RGB
+    return rgb
+
+
+def mosaic_rgb(maps: torch.Tensor, lut: np.ndarray, signed: bool, per_channel: bool = True,
+               max_tiles: int | None = None, scale: int = 1, gap: int = 1, shrink: int = 1) -> np.ndarray:
+    """(C, H, W) maps -> (rows*(H+gap)-gap, cols*(W+gap)-gap, 3) uint8 RGB on the host.
+
+    Normalised and tiled as uint8 indices on the maps' device (a third of the bytes of RGB to copy),
+    coloured on the host."""
+    grid, invalid, layout = _index_grid(maps, signed, per_channel, max_tiles, scale, gap, shrink)
+    return _colour(grid.cpu().numpy(), None if invalid is None else invalid.cpu().numpy(), lut, layout)
 
 
 def stage_mosaics(stages: Sequence[Stage], per_channel: bool = True, max_tiles: int | None = 256,
                   magnitude_map: str = "viridis", min_tile: int = 1,
                   max_pixels: int | None = None) -> dict[str, np.ndarray]:
-    """Mosaics of several stages, built on the device and copied to the host in one transfer.
+    """Mosaics of several stages: index grids built on the device and copied to the host in one transfer.
 
     ``max_pixels`` caps each mosaic's size (see :func:`mosaic_shrink`)."""
-    built: list[tuple[str, torch.Tensor]] = []
+    built = []
     for stage in stages:
         maps = as_maps(stage.output.detach())
         signed = is_signed(stage)
-        lut = colormap("diverging" if signed else magnitude_map)
         scale = max(1, math.ceil(min_tile / max(1, min(maps.shape[-2:]))))
         shown = min(maps.shape[0], max_tiles) if max_tiles is not None else maps.shape[0]
         shrink = mosaic_shrink(shown, maps.shape[-2] * scale, maps.shape[-1] * scale, max_pixels)
         scale = 1 if shrink > 1 else scale  # (never both: enlarged tiles are small)
-        built.append((stage.name, mosaic_tensor(maps, lut, signed, per_channel, max_tiles, scale, shrink=shrink)))
+        grid, invalid, layout = _index_grid(maps, signed, per_channel, max_tiles, scale, shrink=shrink)
+        lut = colormap("diverging" if signed else magnitude_map)
+        built.append((stage.name, grid, invalid, layout, lut))
     if not built:
         return {}
-    flat = torch.cat([m.reshape(-1) for _, m in built]).cpu().numpy()
+    parts = [g.reshape(-1) for _, g, _, _, _ in built] + \
+        [m.reshape(-1).to(torch.uint8) for _, _, m, _, _ in built if m is not None]
+    flat = torch.cat(parts).cpu().numpy() if len(parts) > 1 else parts[0].cpu().numpy()
     out: dict[str, np.ndarray] = {}
     offset = 0
-    for name, m in built:
-        size = m.numel()
-        out[name] = flat[offset: offset + size].reshape(tuple(m.shape))
-        offset += size
+    grids = []
+    for _name, grid, _, _, _ in built:
+        grids.append(flat[offset: offset + grid.numel()].reshape(tuple(grid.shape)))
+        offset += grid.numel()
+    for (name, _grid, invalid, layout, lut), host in zip(built, grids, strict=True):
+        mask = None
+        if invalid is not None:
+            mask = flat[offset: offset + invalid.numel()].reshape(tuple(invalid.shape)).astype(bool)
+            offset += invalid.numel()
+        out[name] = _colour(host, mask, lut, layout)
     return out
 
 
@@ -205,16 +262,19 @@ def stage_thumbnails(stages: Sequence[Stage], size: int = 40, magnitude_map: str
     device = stages[0].output.device
     batch = torch.full((len(stages), size, size), float("nan"), device=device)
     shapes, signed = [], []
+    groups: dict[tuple[int, int, int, int], list[tuple[int, torch.Tensor]]] = {}
     for i, stage in enumerate(stages):
-        maps = as_maps(stage.output.detach()).float()
-        mean = torch.nan_to_num(maps).mean(dim=0, keepdim=True)
-        h, w = mean.shape[-2:]
+        mean = as_maps(stage.output.detach()).float().mean(dim=0)  # NaN (vector padding) stays NaN: a gap
+        h, w = mean.shape
         factor = size / max(h, w)
         th, tw = max(1, round(h * factor)), max(1, round(w * factor))
-        small = torch.nn.functional.interpolate(mean[None], size=(th, tw), mode="area" if factor < 1 else "nearest")
-        batch[i, :th, :tw] = small[0, 0]
+        groups.setdefault((h, w, th, tw), []).append((i, mean))
         shapes.append((th, tw))
         signed.append(stage.kind in SIGNED_KINDS)
+    for (h, w, th, tw), members in groups.items():  # one resize per map size: ResNets repeat a few sizes
+        means = torch.stack([m for _, m in members])[:, None]
+        small = torch.nn.functional.interpolate(means, size=(th, tw), mode="area" if th < h or tw < w else "nearest")
+        batch[[i for i, _ in members], :th, :tw] = small[:, 0]
     valid = torch.isfinite(batch)
     clean = torch.where(valid, batch, torch.zeros((), device=device))
     scale = clean.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
@@ -252,7 +312,7 @@ def filter_grid(weight: torch.Tensor, in_channel: int | None = None, colour: boo
         grid = grid.reshape(rows * (h + 1), cols * (wd + 1), 3)
         return grid[:-1, :-1].cpu().numpy()
     maps = w[:, in_channel] if in_channel is not None else w.mean(dim=1)
-    return mosaic_tensor(maps, colormap("diverging"), signed=True, per_channel=True, scale=scale).cpu().numpy()
+    return mosaic_rgb(maps, colormap("diverging"), signed=True, per_channel=True, scale=scale)
 
 
 def probability_bars(probabilities: Sequence[float], names: Sequence[str], top: int = 10,
