@@ -1,12 +1,13 @@
-"""Kernel presets, the JSON format, and agreement with cv2.filter2D."""
+"""Kernel presets, the JSON format, and agreement with what torch computes in a conv layer."""
 
 from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from cnnviz.core.kernels import (
     EDGE4_BANK,
     PRESETS,
     Kernel,
+    conv_same_padding,
     dump_bank,
     load_bank,
     parse_bank,
@@ -28,13 +30,12 @@ RNG = np.random.default_rng(0)
 IMAGE = RNG.random((33, 47), dtype=np.float32)
 
 
-def reference(image: np.ndarray, kernel: np.ndarray, padding: str) -> np.ndarray:
-    out = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+def reference(image: np.ndarray, kernel: np.ndarray, padding: str, stride: int = 1) -> np.ndarray:
+    """What a torch conv layer computes (the pipeline runs on OpenCV; a network on torch)."""
+    x = torch.from_numpy(image)[None, None]
     if padding == "same":
-        return out
-    kh, kw = kernel.shape
-    ay, ax = kh // 2, kw // 2
-    return out[ay: ay + image.shape[0] - kh + 1, ax: ax + image.shape[1] - kw + 1]
+        x = F.pad(x, conv_same_padding(*kernel.shape))
+    return F.conv2d(x, torch.from_numpy(kernel)[None, None], stride=stride)[0, 0].numpy()
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
@@ -62,6 +63,21 @@ def test_edge4_presets_are_the_lesson_matrices():
     assert [k.name for k in resolve_kernel("edge4")] == list(EDGE4_BANK)
     assert np.array_equal(PRESETS["sobel-x"], [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
     assert np.array_equal(PRESETS["sobel-y"], [[-1, -2, -1], [0, 0, 0], [1, 2, 1]])
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("pool", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_stride_and_pooling_agree_with_torch(padding, stride, pool, kind):
+    kernel = RNG.normal(size=(4, 3)).astype(np.float32)
+    result = run_pipeline(IMAGE, [Kernel("k", kernel)], padding, stride=stride, pool=pool, pool_kind=kind)
+    conv = reference(IMAGE, kernel, padding, stride)
+    np.testing.assert_allclose(result.conv[0], conv, atol=1e-4)
+    relu = torch.relu(torch.from_numpy(conv))[None, None]
+    if pool > 1:
+        relu = (F.max_pool2d if kind == "max" else F.avg_pool2d)(relu, pool)
+    np.testing.assert_allclose(result.pool[0], relu[0, 0].numpy(), atol=1e-5)
 
 
 def test_relu_pool_stride():

@@ -5,8 +5,9 @@ Runs on the worker thread at the input's full resolution; the GUI only paints th
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ class LabResult:
     stamp: float
     grey: np.ndarray  # uint8, what the kernels ran on
     rows: tuple[LabRow, ...]
-    conv: np.ndarray  # raw conv outputs (K, H', W'), float32: for checks and hover
+    conv: tuple[np.ndarray, ...]  # raw conv output per kernel (H', W') float32: for checks and hover
     ms: float
 
 
@@ -74,24 +75,61 @@ def _picture(array: np.ndarray, signed: bool, scale: int = 1, robust: bool = Fal
     return mosaic_rgb(torch.from_numpy(array)[None], lut, signed, scale=scale)
 
 
-def run_lab(request: LabRequest) -> LabResult:
-    start = time.perf_counter()
-    grey = grey_float(request.rgb)
+class _RowCache:
+    """The rows of the last image: an edit changes one kernel, so the other rows are kept (the lab
+    recomputes one row of four, not the bank). Only the worker thread runs the lab; the lock is for tests."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rgb: np.ndarray | None = None
+        self.grey: np.ndarray | None = None
+        self.grey8: np.ndarray | None = None
+        self.rows: dict[tuple, tuple[LabRow, np.ndarray]] = {}
+
+    def grey_of(self, rgb: np.ndarray) -> np.ndarray:
+        if self.rgb is None or self.rgb.shape != rgb.shape or not np.array_equal(self.rgb, rgb):
+            self.rgb, self.grey, self.rows = rgb.copy(), _working_grey(rgb), {}
+            self.grey8 = (np.clip(self.grey, 0, 1) * 255 + 0.5).astype(np.uint8)
+        assert self.grey is not None
+        return self.grey
+
+
+_CACHE = _RowCache()
+
+
+def _working_grey(rgb: np.ndarray) -> np.ndarray:
+    grey = grey_float(rgb)
     h, w = grey.shape
     if max(h, w) > MAX_SIDE:
         import cv2
 
         factor = MAX_SIDE / max(h, w)
         grey = cv2.resize(grey, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
-    result = run_pipeline(grey, list(request.kernels), request.padding, request.stride, request.pool,
-                          request.pool_kind)
-    rows = []
-    for i, kernel in enumerate(request.kernels):
-        kernel_scale = max(1, 64 // max(kernel.weights.shape))
-        rows.append(LabRow(
-            kernel.name, _picture(kernel.weights, True, kernel_scale), _picture(result.conv[i], True, robust=True),
-            _picture(result.relu[i], False, robust=True), _picture(result.pool[i], False, robust=True),
-            (float(result.conv[i].min()), float(result.conv[i].max())),
-            (result.conv[i].shape, result.pool[i].shape)))
-    grey8 = (np.clip(grey, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return LabResult(request.stamp, grey8, tuple(rows), result.conv, (time.perf_counter() - start) * 1000)
+    return grey
+
+
+def _row(grey: np.ndarray, kernel: Kernel, request: LabRequest) -> tuple[LabRow, np.ndarray]:
+    result = run_pipeline(grey, [kernel], request.padding, request.stride, request.pool, request.pool_kind)
+    conv, relu, pool = result.conv[0], result.relu[0], result.pool[0]
+    kernel_scale = max(1, 64 // max(kernel.weights.shape))
+    row = LabRow(kernel.name, _picture(kernel.weights, True, kernel_scale), _picture(conv, True, robust=True),
+                 _picture(relu, False, robust=True), _picture(pool, False, robust=True),
+                 (float(conv.min()), float(conv.max())), (conv.shape, pool.shape))
+    return row, conv
+
+
+def run_lab(request: LabRequest) -> LabResult:
+    start = time.perf_counter()
+    with _CACHE.lock:
+        grey = _CACHE.grey_of(request.rgb)
+        rows, convs, kept = [], [], {}
+        for kernel in request.kernels:
+            key = (kernel.weights.tobytes(), kernel.weights.shape, request.padding, request.stride, request.pool,
+                   request.pool_kind)
+            row, conv = _CACHE.rows.get(key) or _row(grey, kernel, request)
+            kept[key] = (row, conv)
+            rows.append(replace(row, name=kernel.name) if row.name != kernel.name else row)
+            convs.append(conv)
+        _CACHE.rows = kept  # only the current bank's rows stay
+        grey8 = _CACHE.grey8
+    return LabResult(request.stamp, grey8, tuple(rows), tuple(convs), (time.perf_counter() - start) * 1000)
