@@ -210,14 +210,19 @@ class KernelLabPanel(QWidget):
             captions = [lab_row.name, f"{cw}x{ch}, {low:.2f} .. {high:.2f}", f"{cw}x{ch}, 0 .. {max(high, 0):.2f}",
                         f"{pw}x{ph}"]
             for col in range(4):
+                label = cells[2 * col]
+                cells[2 * col + 1].setText(captions[col])
+                if label.property("picture") is pictures[col]:
+                    continue  # a row the worker kept from its cache: an edit repaints one row, not the bank
+                label.setProperty("picture", pictures[col])
                 pixmap = to_pixmap(pictures[col])  # already display-sized by the worker
                 if col == 0:
                     pixmap = pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio)
-                cells[2 * col].setPixmap(pixmap)
-                cells[2 * col + 1].setText(captions[col])
+                label.setPixmap(pixmap)
         for cells in self.cells[len(result.rows):]:
             for label in cells:
                 label.clear()
+                label.setProperty("picture", None)
         h, w = result.grey.shape
         self.info.setText(f"{len(result.rows)} kernel(s) on the {w}x{h} grey input, {result.ms:.1f} ms")
 
