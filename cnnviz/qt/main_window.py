@@ -617,6 +617,7 @@ class MainWindow(QMainWindow):
         if "draw" not in self._inputs:
             self._inputs["draw"] = self.canvas.to_array()
         self._submit(detail=True)  # a new model: every view at once
+        gc_guard.settle()
 
     # ---- results --------------------------------------------------------------------------
     def select_stage(self, name: str) -> None:
