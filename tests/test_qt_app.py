@@ -326,3 +326,23 @@ def test_about_box_names_versions_and_device(window, qtbot):
         window.draw_demo(1)
     text = window.about_text()
     assert "cnnviz 0." in text and "torch" in text and "PySide6" in text and "device in use: cpu" in text
+
+
+def test_only_strip_cards_on_screen_get_thumbnails_and_scrolling_fills_the_others(window, qtbot):
+    """The issue's hint: only stages on screen need pixels. A narrow strip shows part of the network."""
+    window.strip.setFixedWidth(320)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.detail):
+        window.draw_demo(4)
+    qtbot.waitUntil(lambda: window.strip.visible_names() is not None, timeout=WAIT)
+    visible = window.strip.visible_names()
+    names = window.strip.names
+    assert 0 < len(visible) < len(names) and names[0] in visible and names[-1] not in visible
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.detail):
+        window._submit(detail=True)
+    assert set(window.last_result.thumbnails) == set(visible)
+
+    bar = window.strip.horizontalScrollBar()
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: names[-1] in r.thumbnails):
+        bar.setValue(bar.maximum())
+    assert not window.strip.cards[names[-1]].thumb.pixmap().isNull()

@@ -53,6 +53,7 @@ class FrameRequest:
     channel: int = 0  # the channel followed through conv -> ReLU -> pool
     in_channel: int | None = None  # filters: one input channel, or None for the mean / RGB
     thumbnails: bool = True
+    visible: frozenset[str] | None = None  # stages whose strip card is on screen (None: all): only they get thumbnails
     detail: bool = True  # False: only the maps, input and softmax (secondary views refresh less often)
     occlusion: tuple[int, int, int] | None = None  # (top, left, size) greyed out in the model input
     magnitude_map: str = "viridis"  # sequential map for magnitudes (viridis or cividis); sign is always diverging
@@ -158,7 +159,9 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     detail = request.detail
     filters, weight_range = _filters(result.by_name(filters_of), request.in_channel) if detail else (None, None)
     infos, fields = _structure(stages)
-    thumbnails = stage_thumbnails(stages, magnitude_map=request.magnitude_map) if request.thumbnails and detail else {}
+    shown_cards = stages if request.visible is None else [s for s in stages if s.name in request.visible]
+    thumbnails = stage_thumbnails(shown_cards, magnitude_map=request.magnitude_map) \
+        if request.thumbnails and detail else {}
     source = result.by_name(stage.inputs[0]) if stage.inputs and stage.inputs[0] != "input" else None
     health = channel_health(maps, stage.kind, stage.module, after_relu=source is not None and source.kind == "relu") \
         if stage.output.dim() == 4 else None  # channels of maps; a vector's units are not channels

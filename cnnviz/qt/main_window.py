@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
 
         self.strip = NetworkStrip()
         self.strip.stage_selected.connect(self.select_stage)
+        self.strip.scrolled.connect(lambda: self._submit(detail=True))
         self.maps_title = QLabel("")
         self.maps_title.setFont(bold_font())
         self.maps = FeatureMapView()
@@ -504,7 +505,7 @@ class MainWindow(QMainWindow):
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
                 self._in_channel, detail=detail, occlusion=self._occlusion,
-                magnitude_map=self.magnitude_map))
+                magnitude_map=self.magnitude_map, visible=self.strip.visible_names() if detail else None))
 
     def _submit_lab(self) -> None:
         """The lab recomputes only while it is on screen."""

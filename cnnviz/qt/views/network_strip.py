@@ -1,7 +1,8 @@
 """The whole pipeline at a glance: input -> every stage as a card (name, shape, thumbnail).
 
 Cards are grouped by block (``layer1.0`` ...) and scroll horizontally, so ResNet-50's 170+
-stages fit. Cards are built once per model; each update only swaps their thumbnails.
+stages fit. Cards are built once per model; each update only swaps the thumbnails of the cards
+on screen (the others get theirs when scrolled into view).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class StageCard(QFrame):
 
 class NetworkStrip(QScrollArea):
     stage_selected = Signal(str)
+    scrolled = Signal()  # other cards came into view: they need thumbnails
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +77,24 @@ class NetworkStrip(QScrollArea):
         self._selected = ""
         self.input_card = QLabel()
         self._rebuild([])
+        self.horizontalScrollBar().valueChanged.connect(lambda _v: self.scrolled.emit())
+
+    def visible_names(self) -> frozenset[str] | None:
+        """The stages whose card is (partly) on screen; None when all of them may be (no cards yet, or the
+        strip is hidden). ResNet-18 has 70 cards and a wide window shows about 25: the others need no pixels."""
+        if not self.cards or not self.isVisible():
+            return None
+        body = self.widget()
+        left = self.horizontalScrollBar().value()
+        right = left + self.viewport().width()
+        names = []
+        for name, card in self.cards.items():  # x within the scrolled body: the card's and its group's offsets
+            x, parent = card.x(), card.parentWidget()
+            while parent is not None and parent is not body:
+                x, parent = x + parent.x(), parent.parentWidget()
+            if x < right and x + card.width() > left:
+                names.append(name)
+        return frozenset(names) or None
 
     def _rebuild(self, stages: list[StageInfo]) -> None:
         body = QWidget()
