@@ -346,3 +346,17 @@ def test_only_strip_cards_on_screen_get_thumbnails_and_scrolling_fills_the_other
                           check_params_cb=lambda r: names[-1] in r.thumbnails):
         bar.setValue(bar.maximum())
     assert not window.strip.cards[names[-1]].thumb.pixmap().isNull()
+
+
+def test_secondary_views_catch_up_with_the_last_input(window, qtbot):
+    """Strip thumbnails, filters and preprocessing steps refresh at most every 0.1 s while input flows;
+    once it stops, they still end on the last input (and a new picture shows in every view at once)."""
+    import time
+
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.detail):
+        window.draw_demo(7)
+    window._submit(detail=False)  # an input right after a full update: only the maps are redrawn
+    after = time.perf_counter()
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.detail and r.stamp >= after):
+        pass

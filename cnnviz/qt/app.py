@@ -74,6 +74,11 @@ def run_app(args: argparse.Namespace) -> int:
                 return False
             if args.session and not (classroom.session_opened or window.banner.isVisible()):
                 return False  # the session is applied (or refused with a message) before the picture
+            if args.image and not window.banner.isVisible():  # the image (read on the worker) is shown in full
+                result = window.last_result
+                if window._source != "image" or result is None or result.stamp < window.input_changed_at \
+                        or not result.detail:
+                    return False
             return True
 
         def grab(_result: object) -> None:

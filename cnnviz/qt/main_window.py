@@ -110,6 +110,11 @@ class MainWindow(QMainWindow):
         worker.fell_back.connect(self._fell_back)
         self._edited = False
         self._last_detail = 0.0
+        self.input_changed_at = 0.0  # when the input last changed source or picture (perf_counter)
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(int(DETAIL_INTERVAL * 1000))
+        self._detail_timer.timeout.connect(lambda: self._submit(detail=True))
         self._next: dict[str, object] = {}  # the latest undrawn result of each kind
         self.magnitude_map = self.settings.magnitude_map  # read once: QSettings is slow on every frame
         self.frozen = False  # presenter's freeze: inputs are kept but nothing is recomputed or repainted
@@ -369,7 +374,8 @@ class MainWindow(QMainWindow):
             self.camera_panel.stop()
         if self._source == "draw" and "draw" not in self._inputs:
             self._inputs["draw"] = self.canvas.to_array()
-        self._submit()
+        self.input_changed_at = time.perf_counter()
+        self._submit(detail=True)  # another input: every view at once
 
     def _open_image_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -402,10 +408,11 @@ class MainWindow(QMainWindow):
         self.hide_error()
         if note:
             self.status_label.setText(note)
+        self.input_changed_at = time.perf_counter()
         if self.tabs.currentIndex() != 1:
             self.tabs.setCurrentIndex(1)  # submits through _tab_changed
         else:
-            self._submit()
+            self._submit(detail=True)  # a new picture: every view at once
 
     def _fill_recent(self, files: list[str]) -> None:
         self.recent_menu.clear()
@@ -502,6 +509,9 @@ class MainWindow(QMainWindow):
                 detail = now - self._last_detail >= DETAIL_INTERVAL
             if detail:
                 self._last_detail = now
+                self._detail_timer.stop()
+            elif not self._detail_timer.isActive():
+                self._detail_timer.start()  # the secondary views catch up with the last input once it stops
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
                 self._in_channel, detail=detail, occlusion=self._occlusion,
