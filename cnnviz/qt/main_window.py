@@ -114,7 +114,8 @@ class MainWindow(QMainWindow):
         self._detail_timer = QTimer(self)
         self._detail_timer.setSingleShot(True)
         self._detail_timer.setInterval(int(DETAIL_INTERVAL * 1000))
-        self._detail_timer.timeout.connect(lambda: self._submit(detail=True))
+        self._detail_timer.timeout.connect(lambda: self._submit(detail=True, refresh=True))
+        self._last_stamp = 0.0  # when the input of the last request was made
         self._next: dict[str, object] = {}  # the latest undrawn result of each kind
         self.magnitude_map = self.settings.magnitude_map  # read once: QSettings is slow on every frame
         self.frozen = False  # presenter's freeze: inputs are kept but nothing is recomputed or repainted
@@ -496,7 +497,7 @@ class MainWindow(QMainWindow):
         self._occlusion = box
         self._submit()
 
-    def _submit(self, detail: bool | None = None) -> None:
+    def _submit(self, detail: bool | None = None, refresh: bool = False) -> None:
         """Every input updates the maps, input view and bars; the secondary views (strip thumbnails,
         block chain, filters, preprocessing steps) refresh at most every DETAIL_INTERVAL seconds."""
         if self.frozen:
@@ -512,10 +513,14 @@ class MainWindow(QMainWindow):
                 self._detail_timer.stop()
             elif not self._detail_timer.isActive():
                 self._detail_timer.start()  # the secondary views catch up with the last input once it stops
+            # a refresh redraws the last input: it keeps that input's stamp (latency is from the input)
+            stamp = self._last_stamp if refresh and self._last_stamp else now
+            self._last_stamp = stamp
             self._thread.worker.submit(FrameRequest(
                 rgb, self._selected, self.per_channel.isChecked(), self.top_k.value(), self._channel,
                 self._in_channel, detail=detail, occlusion=self._occlusion,
-                magnitude_map=self.magnitude_map, visible=self.strip.visible_names() if detail else None))
+                magnitude_map=self.magnitude_map, visible=self.strip.visible_names() if detail else None,
+                stamp=stamp))
 
     def _submit_lab(self) -> None:
         """The lab recomputes only while it is on screen."""
