@@ -9,7 +9,7 @@ import numpy as np
 from torch import nn
 
 from cnnviz.core.errors import CnnvizError, KernelError
-from cnnviz.core.imageio import read_image, write_png
+from cnnviz.core.imageio import MOSAIC_PNG, read_image, write_png, write_pngs
 from cnnviz.core.inference import run_image
 from cnnviz.core.kernels import Kernel, run_pipeline
 from cnnviz.core.preprocess import grey_float
@@ -39,25 +39,17 @@ def render_to_folder(model: nn.Module, image_path: str | Path, out: Path, npz: s
     prediction = run_image(model, image.rgb, k=len(spec.class_names))
     result = prediction.capture
     _prepare_out(out)
-    written = []
     mosaics = stage_mosaics(result.stages, per_channel=not shared_scale, max_tiles=None, min_tile=EXPORT_MIN_TILE)
-    view = prediction.prepared.model_view
-    path = out / "000-input.png"
-    write_png(path, view)
-    written.append(path)
+    pictures: list[tuple[Path, np.ndarray]] = [(out / "000-input.png", prediction.prepared.model_view)]
     for index, stage in enumerate(result.stages, start=1):
-        path = out / f"{index:03d}-{safe_name(stage.name)}.png"
-        write_png(path, mosaics[stage.name])
-        written.append(path)
+        pictures.append((out / f"{index:03d}-{safe_name(stage.name)}.png", mosaics[stage.name]))
         weight = getattr(stage.module, "weight", None) if stage.kind == "conv" else None
         if weight is not None and weight.dim() == 4:
-            path = out / f"{index:03d}-{safe_name(stage.name)}-filters.png"
-            write_png(path, filter_grid(weight))
-            written.append(path)
+            pictures.append((out / f"{index:03d}-{safe_name(stage.name)}-filters.png", filter_grid(weight)))
     probabilities = result.probabilities[0].float().cpu().numpy()
-    path = out / "probabilities.png"
-    write_png(path, probability_bars(probabilities, spec.class_names, top=min(10, len(spec.class_names))))
-    written.append(path)
+    pictures.append((out / "probabilities.png",
+                     probability_bars(probabilities, spec.class_names, top=min(10, len(spec.class_names)))))
+    written = write_pngs(pictures, MOSAIC_PNG)
     if npz:
         arrays = {"input": result.input[0].float().cpu().numpy(), "probabilities": probabilities}
         for stage in result.stages:

@@ -8,6 +8,9 @@ it. One orientation rule: EXIF orientation is applied, as photo viewers do.
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,12 +184,28 @@ def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(rgb)) if op else rgb
 
 
-def write_png(path: str | Path, rgb: np.ndarray) -> None:
+#: PNG settings for colour-mapped mosaics: zlib level 1 and no row filters. Mosaics are runs of a few
+#: hundred flat colours that filters do not help; measured on every ResNet-18 stage this writes files
+#: less than half the size of OpenCV's default in the same time.
+MOSAIC_PNG = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE)
+
+
+def write_png(path: str | Path, rgb: np.ndarray, params: tuple[int, ...] = ()) -> None:
     """Save an RGB (or grey) uint8 array as PNG; works for non-ASCII paths."""
     array = np.asarray(rgb)
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array)
+    ok, encoded = cv2.imencode(".png", array, list(params))
     if not ok:
         raise ImageError(f"Could not encode {Path(path).name} as PNG.")
     encoded.tofile(str(path))
+
+
+def write_pngs(items: Iterable[tuple[Path, np.ndarray]], params: tuple[int, ...] = ()) -> list[Path]:
+    """Save many PNGs on a few threads (OpenCV encodes without the GIL): a whole network's stages are
+    ~90 files and encoding them one by one took longer than the forward pass that made them."""
+    items = list(items)
+    workers = min(4, os.cpu_count() or 1, max(1, len(items)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda item: write_png(item[0], item[1], params), items))
+    return [path for path, _ in items]
