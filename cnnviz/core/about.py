@@ -20,7 +20,9 @@ def _package_version(*names: str) -> str:
 
 
 def _torchvision_version() -> str:
-    import torchvision
+    from cnnviz.core.torchvision_import import import_torchvision
+
+    torchvision = import_torchvision()
 
     return getattr(torchvision, "__version__", None) or _package_version("torchvision")
 

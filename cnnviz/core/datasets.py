@@ -94,7 +94,9 @@ def _find_idx(root: Path, dataset: str, stem: str) -> Path:
 
 def download_idx(root: Path, dataset: str) -> None:
     """Fetch MNIST or Fashion-MNIST into ``root`` in torchvision's layout (needs a network)."""
-    import torchvision
+    from cnnviz.core.torchvision_import import import_torchvision
+
+    torchvision = import_torchvision()
 
     cls = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
     try:
@@ -134,7 +136,9 @@ def load_idx_dataset(root: str | Path, dataset: str, train: bool, download: bool
 
 def load_cifar10(root: str | Path, train: bool, download: bool = False) -> ArrayDataset:
     """CIFAR-10 through torchvision (its files are checked against their published MD5 first)."""
-    import torchvision
+    from cnnviz.core.torchvision_import import import_torchvision
+
+    torchvision = import_torchvision()
 
     try:
         data = torchvision.datasets.CIFAR10(str(root), train=train, download=download)

@@ -84,7 +84,9 @@ def _load_named(spec: ModelSpec, *, pretrained: bool | None, allow_download: boo
 
 
 def _torchvision_weights(spec: ModelSpec):  # noqa: ANN202 - a torchvision WeightsEnum member
-    import torchvision
+    from cnnviz.core.torchvision_import import import_torchvision
+
+    torchvision = import_torchvision()
 
     enum_name, _, member = spec.weights.partition(":")[2].partition(".")
     return torchvision.models.get_model_weights(spec.arch)[member]

@@ -200,7 +200,9 @@ def build_architecture(arch: str, num_classes: int | None = None, in_channels: i
                 kwargs["in_channels"] = in_channels
             return ARCHITECTURES[arch](**kwargs)
         if arch in TORCHVISION_MODELS:
-            import torchvision
+            from cnnviz.core.torchvision_import import import_torchvision
+
+            torchvision = import_torchvision()
 
             kwargs2: dict[str, object] = {"weights": None}
             if num_classes is not None:
