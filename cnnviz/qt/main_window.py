@@ -503,7 +503,8 @@ class MainWindow(QMainWindow):
         if self.frozen:
             return
         rgb = self._inputs.get(self._source)
-        self._submit_lab()
+        if not refresh:  # (a refresh redraws the same input: the lab has nothing new to show)
+            self._submit_lab()
         if rgb is not None:
             now = time.perf_counter()
             if detail is None:
