@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -126,3 +127,16 @@ def test_mismatched_input_names_the_stage():
         cnnviz.capture(model, torch.rand(1, 1, 40, 40))
     with pytest.raises(InputMismatchError, match="conv1"):
         cnnviz.capture(model, torch.rand(1, 3, 28, 28))
+
+
+def test_a_frame_can_put_its_secondary_views_off_after_the_forward_pass():
+    from cnnviz.core.frame import FrameRequest, process_frame
+
+    model = cnnviz.load_model("lenet5-mnist")
+    rgb = np.zeros((28, 28, 3), np.uint8)
+    asked = []
+    full = process_frame(model, FrameRequest(rgb), details_now=lambda: asked.append(1) or True)
+    lean = process_frame(model, FrameRequest(rgb), details_now=lambda: False)
+    assert asked == [1] and full.detail and full.thumbnails and full.chain and full.filters is not None
+    assert not lean.detail and not lean.thumbnails and not lean.chain and lean.filters is None
+    assert np.array_equal(lean.mosaic, full.mosaic) and lean.top == full.top  # the maps and bars are the same

@@ -362,3 +362,26 @@ def test_secondary_views_catch_up_with_the_last_input(window, qtbot):
     with qtbot.waitSignal(window.result_painted, timeout=WAIT,
                           check_params_cb=lambda r: r.detail and r.stamp == last):
         pass  # the same input, every view (it keeps the input's stamp: latency counts from the input)
+
+
+def test_a_busy_worker_hands_the_detail_refresh_to_the_newer_input(monkeypatch):
+    """On a slow model the frame's forward pass outlasts the gap between inputs: its secondary views
+    move to the input already waiting, unless they are overdue (DETAIL_OVERDUE_S)."""
+    from types import SimpleNamespace
+
+    from cnnviz.core.frame import FrameRequest
+    from cnnviz.qt import worker as worker_module
+
+    clock = [100.0]
+    monkeypatch.setattr(worker_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    worker = worker_module.InferenceWorker()
+    rgb = np.zeros((28, 28, 3), np.uint8)
+    shown = frozenset({"conv1"})
+    current = FrameRequest(rgb, detail=True, visible=shown)
+    assert worker._details_now(current)  # nothing waits: the details now
+    worker._pending_frame = FrameRequest(rgb, detail=False)
+    clock[0] += 0.2
+    assert not worker._details_now(current)  # newer input waits: it takes the details
+    assert worker._pending_frame.detail and worker._pending_frame.visible == shown
+    clock[0] += worker_module.DETAIL_OVERDUE_S
+    assert worker._details_now(current)  # overdue: now, even with input waiting

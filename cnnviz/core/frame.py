@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,11 +125,14 @@ def group_of(name: str) -> str:
     return name.rpartition(".")[0]
 
 
-def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | None = None) -> FrameResult:
+def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | None = None,
+                  details_now: Callable[[], bool] | None = None) -> FrameResult:
     """Prepare, capture, and build every picture the views need (on the model's device).
 
     With an edited filter (``surgeon.edited``) the trained model runs too, on the same input,
-    so the result says how every stage and the prediction moved.
+    so the result says how every stage and the prediction moved. ``details_now``, asked after
+    the forward pass of a detail request, may put the secondary views off (the worker does when
+    newer input is waiting); the result's ``detail`` says what was done.
     """
     start = time.perf_counter()
     prediction = run_image(model, request.rgb, request.top, request.occlusion)
@@ -156,7 +160,7 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     channel = min(max(0, request.channel), maps.shape[0] - 1)
     chain = block_chain(stages, selected)
     filters_of = chain[0] if result.by_name(chain[0]).kind == "conv" else selected
-    detail = request.detail
+    detail = request.detail and (details_now is None or details_now())
     filters, weight_range = _filters(result.by_name(filters_of), request.in_channel) if detail else (None, None)
     infos, fields = _structure(stages)
     shown_cards = stages if request.visible is None else [s for s in stages if s.name in request.visible]

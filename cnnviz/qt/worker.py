@@ -9,6 +9,7 @@ the input that produced them.
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,6 +21,9 @@ from cnnviz.core.errors import CnnvizError, UntrustedFileError
 from cnnviz.core.frame import FrameRequest, FrameResult, process_frame
 from cnnviz.core.kernel_lab import LabRequest, run_lab
 from cnnviz.core.surgery import FilterEdit, Surgeon
+
+#: Longest the secondary views wait for a frame with no newer input behind it (see InferenceWorker._details_now).
+DETAIL_OVERDUE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class InferenceWorker(QObject):
         self.dropped = 0  # frame requests replaced before they ran (latest wins)
         self.dropped_lab = 0
         self.model = None
+        self._last_detail = 0.0  # when a frame last refreshed the secondary views
         self._wake.connect(self._drain)
 
     def submit(self, request: FrameRequest | LoadRequest | JobRequest | EditRequest | LabRequest) -> None:
@@ -91,7 +96,7 @@ class InferenceWorker(QObject):
                 if replaced is not None:
                     self.dropped += 1
                     if replaced.detail and not request.detail:  # never lose a pending refresh of the details
-                        request = replace(request, detail=True)
+                        request = replace(request, detail=True, visible=replaced.visible)
                 self._pending_frame = request
         self._wake.emit()
 
@@ -190,7 +195,7 @@ class InferenceWorker(QObject):
         self.failed.emit("The GPU ran out of memory, so the model now runs on the CPU (slower). "
                          "Choose a smaller model or input to use the GPU again.")
         self.fell_back.emit("cpu")
-        return process_frame(self.model, request, self.surgeon)
+        return process_frame(self.model, request, self.surgeon, lambda: self._details_now(request))
 
     def _job(self, job: JobRequest) -> None:
         boxed = self._guarded(job.tag, lambda: [job.fn(self.model)])  # boxed: a job may return None
@@ -203,13 +208,30 @@ class InferenceWorker(QObject):
 
         def frame() -> FrameResult:
             try:
-                return process_frame(self.model, request, self.surgeon)
+                return process_frame(self.model, request, self.surgeon, lambda: self._details_now(request))
             except torch.OutOfMemoryError:
                 return self._fall_back_to_cpu(request)
 
         result = self._guarded("The forward pass", frame)
         if result is not None:
             self.result_ready.emit(result)
+
+
+    def _details_now(self, request: FrameRequest) -> bool:
+        """Asked once a detail frame's forward pass is done: while newer input already waits, the
+        secondary views' refresh moves on to it (at most DETAIL_OVERDUE_S late), so on a slow
+        model every frame goes to the maps and bars the user is watching, and the strip, chain
+        and filters still refresh a few times a second. When input stops, the last frame carries
+        them (and the window asks once more)."""
+        now = time.perf_counter()
+        with self._lock:
+            newer = self._pending_frame
+            if newer is not None and now - self._last_detail < DETAIL_OVERDUE_S:
+                if not newer.detail:
+                    self._pending_frame = replace(newer, detail=True, visible=request.visible)
+                return False
+        self._last_detail = now
+        return True
 
 
 class WorkerThread:
