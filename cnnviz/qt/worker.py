@@ -216,7 +216,6 @@ class InferenceWorker(QObject):
         if result is not None:
             self.result_ready.emit(result)
 
-
     def _details_now(self, request: FrameRequest) -> bool:
         """Asked once a detail frame's forward pass is done: while newer input already waits, the
         secondary views' refresh moves on to it (at most DETAIL_OVERDUE_S late), so on a slow
