@@ -385,3 +385,25 @@ def test_a_busy_worker_hands_the_detail_refresh_to_the_newer_input(monkeypatch):
     assert worker._pending_frame.detail and worker._pending_frame.visible == shown
     clock[0] += worker_module.DETAIL_OVERDUE_S
     assert worker._details_now(current)  # overdue: now, even with input waiting
+
+
+def test_the_status_line_is_rewritten_a_few_times_a_second_not_per_update(window, qtbot, monkeypatch):
+    """A new status text re-lays the window out; at 180 updates/s that was a tenth of the GUI thread."""
+    from types import SimpleNamespace
+
+    from cnnviz.qt import main_window as main_window_module
+
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.draw_demo(3)
+    clock = [window._status_at + 1.0]
+    monkeypatch.setattr(main_window_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    written = []
+    set_text = window.status_label.setText
+    monkeypatch.setattr(window.status_label, "setText", lambda text: written.append(text) or set_text(text))
+    for _ in range(20):  # 20 results in 0.2 s
+        window._show_result(window.last_result)
+        clock[0] += 0.01
+    assert len(written) == 1 and "forward" in written[0]
+    window.status_label.setText("session saved")  # another message: the next result names the model again
+    window._show_result(window.last_result)
+    assert len(written) == 3 and window.status_label.text().startswith(window.last_result.model_name)
