@@ -64,6 +64,30 @@ def test_render_writes_every_stage_and_npz(capsys, tmp_path, digit):
         assert data["probabilities"].shape == (10,) and "softmax" in data.files
 
 
+def test_render_pictures_read_back_as_made_and_a_blocked_file_is_one_line(capsys, tmp_path, digit):
+    import cv2
+
+    from cnnviz.core.export import EXPORT_MIN_TILE, render_to_folder
+    from cnnviz.core.model_io import load_model
+
+    model = load_model("lenet5", "cpu")
+    out = tmp_path / "r"
+    render_to_folder(model, digit, out)
+    from cnnviz.core.imageio import read_image
+    from cnnviz.core.inference import run_image
+    from cnnviz.core.render import stage_mosaics
+
+    stages = run_image(model, read_image(digit).rgb).capture.stages
+    mosaic = stage_mosaics(stages, max_tiles=None, min_tile=EXPORT_MIN_TILE)["conv1"]
+    saved = cv2.cvtColor(cv2.imread(str(out / "001-conv1.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(saved, mosaic)  # fast PNG settings, the same pixels
+
+    (tmp_path / "blocked" / "000-input.png").mkdir(parents=True)  # a folder where a picture goes
+    code, _, err = run(capsys, "render", digit, "--model", "lenet5", "--out", str(tmp_path / "blocked"))
+    assert code == 2 and err.startswith("cnnviz: error: Cannot write") and "000-input.png" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_kernel_writes_npz(capsys, tmp_path):
     npz = tmp_path / "k.npz"
     code, _, _ = run(capsys, "kernel", CAT, "-k", "edge4", "-k", "sobel-x", "--pool", "2", "--out",

@@ -198,7 +198,11 @@ def write_png(path: str | Path, rgb: np.ndarray, params: tuple[int, ...] = ()) -
     ok, encoded = cv2.imencode(".png", array, list(params))
     if not ok:
         raise ImageError(f"Could not encode {Path(path).name} as PNG.")
-    encoded.tofile(str(path))
+    try:
+        encoded.tofile(str(path))
+    except OSError as exc:
+        raise ImageError(f"Cannot write {path} ({exc.strerror or exc}); choose another folder or free some space.") \
+            from None
 
 
 def write_pngs(items: Iterable[tuple[Path, np.ndarray]], params: tuple[int, ...] = ()) -> list[Path]:
