@@ -140,3 +140,18 @@ def test_a_frame_can_put_its_secondary_views_off_after_the_forward_pass():
     assert asked == [1] and full.detail and full.thumbnails and full.chain and full.filters is not None
     assert not lean.detail and not lean.thumbnails and not lean.chain and lean.filters is None
     assert np.array_equal(lean.mosaic, full.mosaic) and lean.top == full.top  # the maps and bars are the same
+
+
+def test_a_detail_frame_hands_over_its_maps_and_bars_before_the_secondary_views():
+    from cnnviz.core.frame import FrameRequest, process_frame
+
+    model = cnnviz.load_model("lenet5-mnist")
+    rgb = np.zeros((28, 28, 3), np.uint8)
+    early = []
+    full = process_frame(model, FrameRequest(rgb), early=early.append)
+    assert len(early) == 1 and not early[0].detail and not early[0].thumbnails and early[0].filters is None
+    assert full.detail and full.thumbnails and full.stamp == early[0].stamp
+    assert np.array_equal(early[0].mosaic, full.mosaic) and early[0].top == full.top
+    early.clear()
+    process_frame(model, FrameRequest(rgb, detail=False), early=early.append)
+    assert early == []  # nothing to hand over early when there are no secondary views to build

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -126,19 +126,21 @@ def group_of(name: str) -> str:
 
 
 def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | None = None,
-                  details_now: Callable[[], bool] | None = None) -> FrameResult:
+                  details_now: Callable[[], bool] | None = None,
+                  early: Callable[[FrameResult], None] | None = None) -> FrameResult:
     """Prepare, capture, and build every picture the views need (on the model's device).
 
     With an edited filter (``surgeon.edited``) the trained model runs too, on the same input,
     so the result says how every stage and the prediction moved. ``details_now``, asked after
     the forward pass of a detail request, may put the secondary views off (the worker does when
-    newer input is waiting); the result's ``detail`` says what was done.
+    newer input is waiting); the result's ``detail`` says what was done. With ``early``, a frame that
+    will also build the secondary views first hands over the maps, input and bars without them (``detail``
+    False), so what the user watches does not wait for the strip, chain and filters.
     """
     start = time.perf_counter()
     prediction = run_image(model, request.rgb, request.top, request.occlusion)
     changes: tuple[StageChange, ...] = ()
     baseline_top: tuple[tuple[str, float], ...] = ()
-    detail: bool = True
     if surgeon is not None and surgeon.edited:
         with trained_weights(surgeon):
             baseline = run_image(model, request.rgb, request.top, request.occlusion)
@@ -161,23 +163,28 @@ def process_frame(model: nn.Module, request: FrameRequest, surgeon: Surgeon | No
     chain = block_chain(stages, selected)
     filters_of = chain[0] if result.by_name(chain[0]).kind == "conv" else selected
     detail = request.detail and (details_now is None or details_now())
-    filters, weight_range = _filters(result.by_name(filters_of), request.in_channel) if detail else (None, None)
     infos, fields = _structure(stages)
-    shown_cards = stages if request.visible is None else [s for s in stages if s.name in request.visible]
-    thumbnails = stage_thumbnails(shown_cards, magnitude_map=request.magnitude_map) \
-        if request.thumbnails and detail else {}
     source = result.by_name(stage.inputs[0]) if stage.inputs and stage.inputs[0] != "input" else None
     health = channel_health(maps, stage.kind, stage.module, after_relu=source is not None and source.kind == "relu") \
         if stage.output.dim() == 4 else None  # channels of maps; a vector's units are not channels
-    return FrameResult(
+    primary = FrameResult(
         stamp=request.stamp, stages=infos, selected=selected, mosaic=mosaic, layout=layout,
         values=maps.float().cpu().numpy(), conv=_conv_info(result, stage), fields=fields,
-        thumbnails=thumbnails, filters=filters, filters_of=filters_of, weight_range=weight_range,
-        chain=_chain_images(result, selected, channel, request.magnitude_map) if detail else (), channel=channel,
+        thumbnails={}, filters=None, filters_of=filters_of, weight_range=None, chain=(), channel=channel,
         top=tuple(prediction.top),
         steps=tuple(prediction.prepared.steps), notes=tuple(prediction.notes), forward_ms=forward_ms,
         total_ms=(time.perf_counter() - start) * 1000.0, model_name=_label(spec_of(model)),
-        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top, detail=detail, health=health)
+        empty=prediction.prepared.empty, changes=changes, baseline_top=baseline_top, detail=False, health=health)
+    if not detail:
+        return primary
+    if early is not None:
+        early(primary)
+    filters, weight_range = _filters(result.by_name(filters_of), request.in_channel)
+    shown_cards = stages if request.visible is None else [s for s in stages if s.name in request.visible]
+    thumbnails = stage_thumbnails(shown_cards, magnitude_map=request.magnitude_map) if request.thumbnails else {}
+    return replace(primary, thumbnails=thumbnails, filters=filters, weight_range=weight_range,
+                   chain=_chain_images(result, selected, channel, request.magnitude_map), detail=True,
+                   total_ms=(time.perf_counter() - start) * 1000.0)
 
 
 def _label(spec) -> str:  # noqa: ANN001
