@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
 from cnnviz.core.render import MosaicLayout
+from cnnviz.qt.views.rgb_item import RGBImageItem
 
 
 class FeatureMapView(pg.GraphicsLayoutWidget):
@@ -25,7 +26,7 @@ class FeatureMapView(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self.box = self.addViewBox(lockAspect=True, invertY=True)
         self.box.setMenuEnabled(False)
-        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item = RGBImageItem(axisOrder="row-major")
         self.box.addItem(self.item)
         self.marker = QGraphicsRectItem()
         self.marker.setPen(QPen(QColor(255, 200, 0), 0))

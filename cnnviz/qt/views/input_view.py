@@ -8,6 +8,8 @@ from PySide6.QtCore import QRectF, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
+from cnnviz.qt.views.rgb_item import RGBImageItem
+
 
 class InputView(pg.GraphicsLayoutWidget):
     #: (top, left, size) of the grey occlusion patch in model-input pixels, or None when it is off
@@ -20,7 +22,7 @@ class InputView(pg.GraphicsLayoutWidget):
         self.box = self.addViewBox(lockAspect=True, invertY=True)
         self.box.setMenuEnabled(False)
         self.box.setMouseEnabled(False, False)
-        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item = RGBImageItem(axisOrder="row-major")
         self.box.addItem(self.item)
         self.field = QGraphicsRectItem()
         pen = QPen(QColor(255, 170, 0), 0)
