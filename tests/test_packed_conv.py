@@ -88,6 +88,23 @@ def test_every_kind_of_weight_change_is_seen(pair) -> None:
     fast.load_state_dict(state)
     _same(plain, fast, x)
     assert len(_packed_layers(fast)) == 2
+    assert [len(m._cnnviz_packed.verdicts) for m in _packed_layers(fast)] == [1, 1]  # checked once per layout
+
+
+def test_a_layer_whose_packed_result_differs_keeps_pytorchs_call(pair, monkeypatch) -> None:
+    from cnnviz.core import packed_conv
+
+    real = torch.ops.mkldnn._convolution_pointwise.default
+    monkeypatch.setattr(packed_conv, "_POINTWISE", lambda *args: real(*args) + 1e-3)  # a packing that is off
+    plain, fast = pair
+    x = _input(1, 3, 32, 32)
+    _same(plain, fast, x)
+    assert len(_packed_layers(fast)) == 0
+    with torch.no_grad():
+        fast[2].weight[0].zero_()
+        plain[2].weight[0].zero_()
+    _same(plain, fast, x)  # a new weight in a layout found wrong is not packed again
+    assert len(_packed_layers(fast)) == 0
 
 
 def test_hooks_gradients_copies_and_unpacking(pair) -> None:

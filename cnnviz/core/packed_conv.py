@@ -7,12 +7,11 @@ freezing path keeps them reordered (``torch.ops.mkldnn._reorder_convolution_weig
 ``_convolution_pointwise``); this does the same for an eager model, so every layer still runs
 its own forward hooks and the app still sees every stage.
 
-Nothing changes what a layer computes: the first call for each input shape and weight version
-computes the ordinary result too and keeps the packed weights only when both are equal bit for
-bit (a layer for which PyTorch chose another algorithm keeps the ordinary call). A weight
-changed in place (a kernel edit, training, ``load_state_dict``) bumps its version and is
-packed again; calls that need gradients (Grad-CAM, training) and other devices or dtypes take
-the ordinary path.
+Nothing changes what a layer computes: the first call for each input and weight layout computes
+the ordinary result too and keeps the packed weights only when both are equal bit for bit (a layer
+for which PyTorch chose another algorithm keeps the ordinary call). A weight changed in place (a
+kernel edit, training, ``load_state_dict``), swapped through ``.data`` or replaced is packed again;
+calls that need gradients (Grad-CAM, training) and other devices or dtypes take the ordinary path.
 """
 
 from __future__ import annotations
@@ -33,13 +32,14 @@ MIN_WEIGHT_ELEMENTS = 1 << 16
 class _Packed:
     """One layer's packed weights and what they were made for; copies of the model start empty."""
 
-    __slots__ = ("args", "key", "source", "weight")
+    __slots__ = ("args", "key", "source", "verdicts", "weight")
 
     def __init__(self) -> None:
         self.key: tuple | None = None
         self.source: weakref.ref | None = None  # the weight tensor packed (a new one at the same address is not it)
         self.weight: torch.Tensor | None = None  # None with a key: the ordinary call differs, keep it
         self.args: tuple = ()
+        self.verdicts: dict[tuple, bool] = {}  # layout -> whether the packed call equals PyTorch's own
 
     def __deepcopy__(self, memo: dict) -> _Packed:
         return _Packed()
@@ -108,16 +108,27 @@ def _packed_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def _prepare(self: nn.Conv2d, state: _Packed, x: torch.Tensor, key: tuple) -> torch.Tensor:
-    """Pack for this shape and keep the packing only if it gives the ordinary result exactly."""
-    expected = self._conv_forward(x, self.weight, self.bias)
-    state.key, state.weight, state.source = key, None, weakref.ref(self.weight)
+    """Pack for this input and weight; the first time for each layout, keep the packing only if it gives
+    the ordinary result exactly (which call PyTorch picks depends on shapes and layouts, not on values, so
+    a kernel edit repacks without computing the layer twice)."""
+    weight = self.weight
     geometry = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
+    layout = (key[2], key[3], tuple(weight.shape), tuple(weight.stride()), self.bias is None, repr(geometry))
+    verdict = state.verdicts.get(layout)
+    state.key, state.weight, state.source = key, None, weakref.ref(weight)
+    if verdict is False:
+        return self._conv_forward(x, weight, self.bias)
     try:
-        packed = torch.ops.mkldnn._reorder_convolution_weight(self.weight, *geometry, list(x.shape))
-        state.args = (*geometry, "none", [], "")
-        same = torch.equal(_POINTWISE(x, packed, self.bias, *state.args), expected)
+        packed = torch.ops.mkldnn._reorder_convolution_weight(weight, *geometry, list(x.shape))
+        args = (*geometry, "none", [], "")
+        out = _POINTWISE(x, packed, self.bias, *args)
     except RuntimeError:  # an unsupported shape or layout for oneDNN: the ordinary call it is
-        return expected
-    if same:
-        state.weight = packed
-    return expected
+        state.verdicts[layout] = False
+        return self._conv_forward(x, weight, self.bias)
+    if verdict is None:
+        expected = self._conv_forward(x, weight, self.bias)
+        state.verdicts[layout] = torch.equal(out, expected)
+        if not state.verdicts[layout]:
+            return expected
+    state.weight, state.args = packed, args
+    return out
