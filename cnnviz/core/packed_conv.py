@@ -99,7 +99,8 @@ def _packed_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     if (torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32
             or weight.dtype != torch.float32 or x.dim() != 4 or weight.is_inference()):
         return self._conv_forward(x, weight, self.bias)  # (the packing stays for the next plain frame)
-    key = (weight._version, weight.data_ptr(), tuple(x.shape), tuple(x.stride()))
+    # (the thread count is there because PyTorch picks some convolutions' algorithm by it)
+    key = (weight._version, weight.data_ptr(), tuple(x.shape), tuple(x.stride()), torch.get_num_threads())
     if state.key != key or state.source is None or state.source() is not weight:
         return _prepare(self, state, x, key)
     if state.weight is None:
@@ -113,7 +114,7 @@ def _prepare(self: nn.Conv2d, state: _Packed, x: torch.Tensor, key: tuple) -> to
     a kernel edit repacks without computing the layer twice)."""
     weight = self.weight
     geometry = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
-    layout = (key[2], key[3], tuple(weight.shape), tuple(weight.stride()), self.bias is None, repr(geometry))
+    layout = (*key[2:], tuple(weight.shape), tuple(weight.stride()), self.bias is None, repr(geometry))
     verdict = state.verdicts.get(layout)
     state.key, state.weight, state.source = key, None, weakref.ref(weight)
     if verdict is False:
