@@ -55,7 +55,8 @@ def test_updates_arrive_while_drawing_not_only_on_release(window, qtbot):
 def test_choosing_stage_model_and_device_updates_every_view(window, qtbot):
     with qtbot.waitSignal(window.result_painted, timeout=WAIT):
         window.draw_demo(3)
-    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.selected == "pool2"):
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.selected == "pool2" and r.detail):  # (chain, filters: detail)
         window.strip.cards["pool2"].clicked.emit("pool2")
     assert window.maps_title.text().startswith("pool2 [pool] 16x5x5")
     assert window.strip.cards["pool2"].styleSheet().count("2166ac") == 1
@@ -112,7 +113,8 @@ def test_hovering_a_conv_pixel_shows_the_arithmetic(window, qtbot):
 def test_clicking_a_tile_enlarges_it_and_follows_the_channel(window, qtbot):
     with qtbot.waitSignal(window.result_painted, timeout=WAIT):
         window.draw_demo(2)
-    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.channel == 3):
+    # (the maps and bars come first, early; the chain follows in the same input's detail result)
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.channel == 3 and r.detail):
         window.maps.enlarged = 3
         window.maps.tile_clicked.emit(3)
     assert window.maps.item.image.shape[:2] == (28, 28)
