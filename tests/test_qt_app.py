@@ -80,6 +80,25 @@ def test_choosing_stage_model_and_device_updates_every_view(window, qtbot):
     assert next(window._thread.worker.model.parameters()).device.type == "cpu"
 
 
+def test_the_strip_highlight_moves_with_the_maps_before_the_thumbnails_come(window, qtbot, monkeypatch):
+    import time
+
+    import cnnviz.core.frame as frame
+
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.detail):
+        window.draw_demo(3)
+    real = frame._chain_images
+    monkeypatch.setattr(frame, "_chain_images", lambda *a, **k: (time.sleep(0.3), real(*a, **k))[1])
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT,
+                          check_params_cb=lambda r: r.selected == "pool2" and not r.detail):
+        window.select_stage("pool2")
+    assert window.maps_title.text().startswith("pool2")
+    assert window.strip.cards["pool2"].styleSheet().count("2166ac") == 1  # highlighted with the early maps
+    assert window.strip.cards["conv1"].styleSheet().count("2166ac") == 0
+    qtbot.waitUntil(lambda: window.last_result.detail, timeout=WAIT)  # then the secondary views follow
+    assert [name for name, _ in window.last_result.chain] == ["conv2", "relu2", "pool2"]
+
+
 def test_hovering_a_feature_map_pixel_outlines_its_receptive_field(window, qtbot):
     with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.selected == "pool1"):
         window.draw_demo(7)

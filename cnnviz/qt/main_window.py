@@ -662,6 +662,8 @@ class MainWindow(QMainWindow):
         # (a result still in flight for an earlier choice is painted, but never overrides the user's choice)
         if result.detail or [s.name for s in result.stages] != self.strip.names:  # never another model's stages
             self.strip.update_stages(result.stages, result.thumbnails, result.selected, result.model_input)
+        else:
+            self.strip.select(result.selected)
         self.maps.set_mosaic(result.mosaic, result.layout)
         health = result.health
         self.maps.set_health(health.dead if health else (), health.saturated if health else ())

@@ -151,6 +151,11 @@ class NetworkStrip(QScrollArea):
         if model_input is not None:
             self.input_card.setPixmap(to_pixmap(model_input).scaled(THUMB + 8, THUMB + 8,
                                                                      Qt.AspectRatioMode.KeepAspectRatio))
+        self.select(selected)
+
+    def select(self, selected: str) -> None:
+        """Highlight the selected stage's card; called with every result, so the highlight moves with
+        the maps and does not wait for the thumbnails."""
         if selected != self._selected:
             if self._selected in self.cards:
                 self.cards[self._selected].set_selected(False)
