@@ -28,6 +28,24 @@ def torch_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def resnet18_pair():
+    """ResNet-18 (random weights) as loaded, and a copy under the app's CPU policy (threads, channels-last,
+    packed convolution weights); torch's thread count is put back afterwards."""
+    import copy
+
+    import cnnviz
+    from cnnviz.core.device import apply_thread_policy
+
+    threads = torch.get_num_threads()
+    plain = cnnviz.load_model("resnet18", "cpu", pretrained=False)
+    fast = copy.deepcopy(plain)
+    fast.cnnviz_spec = plain.cnnviz_spec
+    apply_thread_policy(fast, (3, 224, 224))
+    yield plain, fast
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def settings(tmp_path):
     """A throw-away settings file for one window (never the user's)."""
     from PySide6.QtCore import QSettings

@@ -31,39 +31,28 @@ def test_thread_policy_small_models_use_one_thread():
     assert thread_count_for(2_000_000_000, cores=2) == 2
 
 
-def test_large_models_go_channels_last_and_every_view_still_agrees():
+def test_large_models_go_channels_last_and_every_view_still_agrees(resnet18_pair):
     """ResNet-18 under the CPU policy runs channels-last; the frame, its hover data, the filters and the
     kernel surgery give what the contiguous model gives."""
-    import copy
-
     import numpy as np
 
-    import cnnviz
-    from cnnviz.core.device import apply_thread_policy
     from cnnviz.core.frame import FrameRequest, process_frame
     from cnnviz.core.kernels import preset
     from cnnviz.core.surgery import FilterEdit, Surgeon
 
-    threads = torch.get_num_threads()
-    try:
-        plain = cnnviz.load_model("resnet18", "cpu", pretrained=False)
-        fast = copy.deepcopy(plain)
-        fast.cnnviz_spec = plain.cnnviz_spec
-        apply_thread_policy(fast, (3, 224, 224))
-        assert fast.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-        rgb = (np.random.default_rng(0).random((240, 300, 3)) * 255).astype(np.uint8)
-        for stage in ("layer1.0.conv1", "layer2.0.add", "fc"):
-            a = process_frame(plain, FrameRequest(rgb, stage))
-            b = process_frame(fast, FrameRequest(rgb, stage))
-            assert a.selected == b.selected == stage
-            assert np.allclose(a.values, b.values, atol=1e-3, equal_nan=True)
-            assert [t[0] for t in a.top] == [t[0] for t in b.top]
-            assert (a.conv is None) == (b.conv is None)
-            assert np.abs(a.mosaic.astype(int) - b.mosaic.astype(int)).max() <= 4  # colour steps of rounding
-        surgeon = Surgeon(fast)
-        before = {k: v.clone() for k, v in fast.state_dict().items()}
-        surgeon.apply(FilterEdit("layer1.0.conv1", "layer1.0.conv1", 3, preset("sobel-x").weights))
-        surgeon.reset()
-        assert all(torch.equal(before[k], v) for k, v in fast.state_dict().items())
-    finally:
-        torch.set_num_threads(threads)
+    plain, fast = resnet18_pair
+    assert fast.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    rgb = (np.random.default_rng(0).random((240, 300, 3)) * 255).astype(np.uint8)
+    for stage in ("layer1.0.conv1", "layer2.0.add", "fc"):
+        a = process_frame(plain, FrameRequest(rgb, stage))
+        b = process_frame(fast, FrameRequest(rgb, stage))
+        assert a.selected == b.selected == stage
+        assert np.allclose(a.values, b.values, atol=1e-3, equal_nan=True)
+        assert [t[0] for t in a.top] == [t[0] for t in b.top]
+        assert (a.conv is None) == (b.conv is None)
+        assert np.abs(a.mosaic.astype(int) - b.mosaic.astype(int)).max() <= 4  # colour steps of rounding
+    surgeon = Surgeon(fast)
+    before = {k: v.clone() for k, v in fast.state_dict().items()}
+    surgeon.apply(FilterEdit("layer1.0.conv1", "layer1.0.conv1", 3, preset("sobel-x").weights))
+    surgeon.reset()
+    assert all(torch.equal(before[k], v) for k, v in fast.state_dict().items())

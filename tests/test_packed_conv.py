@@ -139,35 +139,26 @@ def test_hooks_gradients_copies_and_unpacking(pair) -> None:
     _same(plain, fast, x)
 
 
-def test_the_cpu_policy_packs_resnet18_and_its_frames_stay_the_same() -> None:
+def test_the_cpu_policy_packs_resnet18_and_its_frames_stay_the_same(resnet18_pair) -> None:
     """The live app's path: ResNet-18 under the CPU policy packs its large convolutions, and a kernel put
     into one of them (with the trained/edited comparison every such frame makes) gives the same frames."""
     import numpy as np
 
-    import cnnviz
-    from cnnviz.core.device import apply_thread_policy
     from cnnviz.core.frame import FrameRequest, process_frame
     from cnnviz.core.kernels import preset
     from cnnviz.core.surgery import FilterEdit, Surgeon
 
-    threads = torch.get_num_threads()
-    try:
-        plain = cnnviz.load_model("resnet18", "cpu", pretrained=False)
-        fast = copy.deepcopy(plain)
-        fast.cnnviz_spec = plain.cnnviz_spec
-        apply_thread_policy(fast, (3, 224, 224))
-        plain.to(memory_format=torch.channels_last)
-        _same(plain, fast, torch.rand(1, 3, 224, 224))
-        assert len(_packed_layers(fast)) >= 10
-        rgb = (np.random.default_rng(1).random((224, 224, 3)) * 255).astype(np.uint8)
-        edit = FilterEdit("layer3.0.conv1", "layer3.0.conv1", 7, preset("sobel-x").weights)
-        surgeons = Surgeon(plain), Surgeon(fast)
-        for surgeon in surgeons:
-            surgeon.apply(edit)
-        for _ in range(2):  # (the second frame runs on the packing the first one left)
-            a, b = (process_frame(model, FrameRequest(rgb, "layer3.0.conv1"), surgeon)
-                    for model, surgeon in zip((plain, fast), surgeons, strict=True))
-            assert np.array_equal(a.values, b.values) and a.top == b.top and a.baseline_top == b.baseline_top
-            assert a.changes == b.changes and any(c.mean_abs_change > 0 for c in b.changes)
-    finally:
-        torch.set_num_threads(threads)
+    plain, fast = resnet18_pair
+    plain.to(memory_format=torch.channels_last)
+    _same(plain, fast, torch.rand(1, 3, 224, 224))
+    assert len(_packed_layers(fast)) >= 10
+    rgb = (np.random.default_rng(1).random((224, 224, 3)) * 255).astype(np.uint8)
+    edit = FilterEdit("layer3.0.conv1", "layer3.0.conv1", 7, preset("sobel-x").weights)
+    surgeons = Surgeon(plain), Surgeon(fast)
+    for surgeon in surgeons:
+        surgeon.apply(edit)
+    for _ in range(2):  # (the second frame runs on the packing the first one left)
+        a, b = (process_frame(model, FrameRequest(rgb, "layer3.0.conv1"), surgeon)
+                for model, surgeon in zip((plain, fast), surgeons, strict=True))
+        assert np.array_equal(a.values, b.values) and a.top == b.top and a.baseline_top == b.baseline_top
+        assert a.changes == b.changes and any(c.mean_abs_change > 0 for c in b.changes)

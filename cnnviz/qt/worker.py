@@ -195,8 +195,11 @@ class InferenceWorker(QObject):
         self.failed.emit("The GPU ran out of memory, so the model now runs on the CPU (slower). "
                          "Choose a smaller model or input to use the GPU again.")
         self.fell_back.emit("cpu")
+        return self._frame(request)
+
+    def _frame(self, request: FrameRequest) -> FrameResult:
         return process_frame(self.model, request, self.surgeon, lambda: self._details_now(request),
-                                     early=self.result_ready.emit)
+                             early=self.result_ready.emit)
 
     def _job(self, job: JobRequest) -> None:
         boxed = self._guarded(job.tag, lambda: [job.fn(self.model)])  # boxed: a job may return None
@@ -209,8 +212,7 @@ class InferenceWorker(QObject):
 
         def frame() -> FrameResult:
             try:
-                return process_frame(self.model, request, self.surgeon, lambda: self._details_now(request),
-                                     early=self.result_ready.emit)
+                return self._frame(request)
             except torch.OutOfMemoryError:
                 return self._fall_back_to_cpu(request)
 
