@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -65,6 +66,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 TABS = ("draw", "image", "dataset", "camera")
 DETAIL_INTERVAL = 0.1
 STATUS_INTERVAL = 0.25  # seconds between the status line's forward-time updates
+STEP_SIZE = 56  # pixels of each preprocessing step's picture
 DEFAULT_MODEL = "lenet5-mnist"
 
 
@@ -226,6 +228,8 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.status_label = QLabel("loading model...")
+        # its text changes with every reading; its width must not set the window's minimum width
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(120)
@@ -703,10 +707,12 @@ class MainWindow(QMainWindow):
         while len(self.step_labels) < len(steps):
             label = QLabel()
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            # a fixed box: a pixmap of another shape (a cropped stroke) must not re-lay the whole window out
+            label.setFixedSize(STEP_SIZE + 2, STEP_SIZE + 2)
             self.steps_row.addWidget(label)
             self.step_labels.append(label)
         for label, (name, image) in zip(self.step_labels, steps, strict=False):
-            label.setPixmap(to_pixmap(image).scaled(56, 56, Qt.AspectRatioMode.KeepAspectRatio))
+            label.setPixmap(to_pixmap(image).scaled(STEP_SIZE, STEP_SIZE, Qt.AspectRatioMode.KeepAspectRatio))
             label.setToolTip(name)
         for label in self.step_labels[len(steps):]:
             label.clear()
