@@ -34,6 +34,7 @@ from cnnviz.core.kernels import EDGE4_BANK, MAX_BANK, PRESETS, Kernel, load_bank
 from cnnviz.core.surgery import FilterEdit
 from cnnviz.qt.images import to_pixmap
 from cnnviz.qt.widgets.kernel_grid import KernelGrid
+from cnnviz.qt.widgets.readout import CENTRE, Readout
 
 CELL = 180
 
@@ -172,14 +173,14 @@ class KernelLabPanel(QWidget):
                        self.pool_kind):
             options.addWidget(widget)
         options.addStretch(1)
-        self.info = QLabel("")
+        self.info = Readout("")
         self.rows_box = QWidget()
         self.rows_layout = QGridLayout(self.rows_box)
         for col, title in enumerate(["kernel", "conv (blue -, red +)", "ReLU", "pool"]):
             label = QLabel(f"<b>{title}</b>")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.rows_layout.addWidget(label, 0, col)
-        self.cells: list[list[QLabel]] = []
+        self.cells: list[list[QLabel | Readout]] = []  # per row: picture, caption, picture, caption...
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.rows_box)
@@ -198,8 +199,7 @@ class KernelLabPanel(QWidget):
                 label = QLabel()
                 label.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.rows_layout.addWidget(label, len(self.cells) * 2 + 1, col)
-                caption = QLabel()
-                caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                caption = Readout(align=CENTRE)
                 self.rows_layout.addWidget(caption, len(self.cells) * 2 + 2, col)
                 row += [label, caption]
             self.cells.append(row)
@@ -218,11 +218,15 @@ class KernelLabPanel(QWidget):
                 pixmap = to_pixmap(pictures[col])  # already display-sized by the worker
                 if col == 0:
                     pixmap = pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio)
+                if label.minimumSize() != pixmap.size():  # fixed: a new picture of the same size re-lays nothing out
+                    label.setFixedSize(pixmap.size())
                 label.setPixmap(pixmap)
         for cells in self.cells[len(result.rows):]:
             for label in cells:
                 label.clear()
                 label.setProperty("picture", None)
+            for label in cells[::2]:
+                label.setFixedSize(0, 0)  # (an empty row takes no room)
         h, w = result.grey.shape
         self.info.setText(f"{len(result.rows)} kernel(s) on the {w}x{h} grey input, {result.ms:.1f} ms")
 

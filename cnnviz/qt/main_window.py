@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -59,6 +58,7 @@ from cnnviz.qt.views.softmax_bars import SoftmaxBars
 from cnnviz.qt.widgets.camera_panel import CameraPanel
 from cnnviz.qt.widgets.canvas import DrawCanvas
 from cnnviz.qt.widgets.dataset_panel import DatasetPanel
+from cnnviz.qt.widgets.readout import Readout
 from cnnviz.qt.worker import EditRequest, JobRequest, LoadRequest, WorkerThread
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         self.strip = NetworkStrip()
         self.strip.stage_selected.connect(self.select_stage)
         self.strip.scrolled.connect(lambda: self._submit(detail=True))
-        self.maps_title = QLabel("")
+        self.maps_title = Readout("")
         self.maps_title.setFont(bold_font())
         self.maps = FeatureMapView()
         self.maps.hovered.connect(self._hovered)
@@ -227,9 +227,8 @@ class MainWindow(QMainWindow):
         central_layout.addWidget(self.banner)
         central_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
-        self.status_label = QLabel("loading model...")
-        # its text changes with every reading; its width must not set the window's minimum width
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status_label = Readout("loading model...", elide=True)  # (a long reading must not widen the window)
+        self.status_label.setMinimumWidth(200)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(120)

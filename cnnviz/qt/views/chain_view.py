@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.qt.images import to_pixmap
+from cnnviz.qt.widgets.readout import CENTRE, Readout
 
 SIZE = 96
 
@@ -14,7 +15,7 @@ SIZE = 96
 class ChainView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("")
+        self.title = Readout("")
         self.row = QHBoxLayout()
         self.cells: list[tuple[QLabel, QLabel]] = []
         layout = QVBoxLayout(self)
@@ -27,10 +28,9 @@ class ChainView(QWidget):
     def set_chain(self, chain: tuple[tuple[str, np.ndarray], ...], channel: int) -> None:
         while len(self.cells) < len(chain):
             box = QVBoxLayout()
-            image, caption = QLabel(), QLabel()
+            image, caption = QLabel(), Readout(align=CENTRE)
             image.setFixedSize(SIZE, SIZE)
             image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
             box.addWidget(image)
             box.addWidget(caption)
             self.row.addLayout(box)

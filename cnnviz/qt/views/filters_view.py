@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from cnnviz.qt.images import to_pixmap
+from cnnviz.qt.widgets.picture import Picture
+from cnnviz.qt.widgets.readout import Readout
 
 
 class FiltersView(QWidget):
@@ -14,10 +16,8 @@ class FiltersView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("Filters")
-        self.image = QLabel()
-        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setMinimumHeight(120)
+        self.title = Readout("Filters")
+        self.image = Picture(QSize(120, 120), max_side=360)  # (a new picture re-lays nothing out)
         self.channel = QSpinBox()
         self.channel.setRange(-1, 4096)
         self.channel.setSpecialValueText("mean / RGB")
@@ -38,9 +38,8 @@ class FiltersView(QWidget):
     def set_filters(self, name: str, grid: np.ndarray | None, value_range: tuple[float, float] | None) -> None:
         if grid is None:
             self.title.setText("Filters: (this stage has no conv weights)")
-            self.image.clear()
+            self.image.set_pixmap(None)
             return
         low, high = value_range or (0.0, 0.0)
         self.title.setText(f"Filters of {name}: weights {low:.3f} .. {high:.3f}")
-        width = max(120, min(self.image.width(), 360))
-        self.image.setPixmap(to_pixmap(grid).scaled(width, width, Qt.AspectRatioMode.KeepAspectRatio))
+        self.image.set_pixmap(to_pixmap(grid))
