@@ -63,7 +63,8 @@ class Readout(QWidget):
             return
         painter = QPainter(self)
         room = self.contentsRect().adjusted(2, 0, -2, 0)
-        shown = self.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight, room.width())
+        shown = self.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight, room.width()) \
+            if self._elide else self._text
         painter.drawText(room, self._align, shown)
         painter.end()
 
