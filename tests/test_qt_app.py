@@ -428,3 +428,27 @@ def test_the_status_line_is_rewritten_a_few_times_a_second_not_per_update(window
     window.status_label.setText("session saved")  # another message: the next result names the model again
     window._show_result(window.last_result)
     assert len(written) == 3 and window.status_label.text().startswith(window.last_result.model_name)
+
+
+def test_the_worker_waits_for_the_window_to_paint_a_cpu_result(window, qtbot, monkeypatch):
+    """On the CPU the next forward pass starts once the window has painted (or PAINT_WAIT_S has passed):
+    the paint and the forward would share two cores and the GIL."""
+    import torch
+
+    from cnnviz.qt import worker as worker_module
+
+    worker = window._thread.worker
+    with qtbot.waitSignal(window.result_painted, timeout=WAIT):
+        window.draw_demo(3)
+    qtbot.waitUntil(worker._painted.is_set, timeout=WAIT)  # the window's paint told the worker
+    assert not window._awaiting_paint
+
+    bare = worker_module.InferenceWorker()
+    bare.model = torch.nn.Linear(2, 2)
+    monkeypatch.setattr(worker_module, "PAINT_WAIT_S", 0.01)
+    assert not bare._gate_on_paint()  # nothing painted: it gives up after PAINT_WAIT_S
+    bare.painted()
+    assert bare._gate_on_paint()
+    bare._painted.clear()
+    bare.model = torch.nn.Linear(2, 2, device="meta")  # not the CPU (as a GPU): no waiting at all
+    assert bare._gate_on_paint()

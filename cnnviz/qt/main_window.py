@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._model_name = model
         self._times: deque[float] = deque(maxlen=30)
         self.last_result: FrameResult | None = None
+        self._awaiting_paint = False  # a frame result was handed to the views and not painted yet
         self._thread = WorkerThread()
         worker = self._thread.worker
         worker.result_ready.connect(self._queue_result)
@@ -657,8 +658,16 @@ class MainWindow(QMainWindow):
         self._in_channel = channel
         self._submit(detail=True)
 
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.UpdateRequest and self._awaiting_paint:
+            self._awaiting_paint = False  # the window has painted the last result: the worker may go on
+            self._thread.worker.painted()
+        return handled
+
     def _show_result(self, result: FrameResult) -> None:
         self.last_result = result
+        self._awaiting_paint = True
         names = {s.name for s in result.stages}
         if self._selected not in names:  # first result, or a model without the chosen stage
             self._selected = result.selected
