@@ -17,7 +17,7 @@ class ChainView(QWidget):
         super().__init__(parent)
         self.title = Readout("")
         self.row = QHBoxLayout()
-        self.cells: list[tuple[QLabel, QLabel]] = []
+        self.cells: list[tuple[QLabel, Readout]] = []  # (picture, caption)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
