@@ -155,3 +155,29 @@ def test_a_detail_frame_hands_over_its_maps_and_bars_before_the_secondary_views(
     early.clear()
     process_frame(model, FrameRequest(rgb, detail=False), early=early.append)
     assert early == []  # nothing to hand over early when there are no secondary views to build
+
+
+def test_warm_up_traces_the_model_once_and_leaves_it_as_it_was():
+    """A model is warmed up when it loads, so the first picture a user sees is not the slow one."""
+    from cnnviz.core import capture as capture_module
+    from cnnviz.core.inference import run_image, warm_up
+
+    model = cnnviz.load_model("lenet5-mnist", "cpu")
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    traced = []
+    real = capture_module.Capturer
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, m):  # noqa: ANN001
+            traced.append(m)
+            super().__init__(m)
+
+    capture_module.Capturer = Counting
+    try:
+        warm_up(model)
+        assert traced == [model]  # the warm-up traced it...
+        run_image(model, np.full((28, 28, 3), 255, np.uint8))
+    finally:
+        capture_module.Capturer = real
+    assert traced == [model]  # ...and the first real frame reused the trace
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())

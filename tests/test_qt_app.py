@@ -452,3 +452,23 @@ def test_the_worker_waits_for_the_window_to_paint_a_cpu_result(window, qtbot, mo
     bare._painted.clear()
     bare.model = torch.nn.Linear(2, 2, device="meta")  # not the CPU (as a GPU): no waiting at all
     assert bare._gate_on_paint()
+
+
+def test_a_model_whose_warm_up_fails_still_loads(qtbot, settings, monkeypatch):
+    """The warm-up is an optimisation: its failure must not stop a load (a model that cannot run says
+    so on its first real frame, as before)."""
+    from cnnviz.core import inference
+    from cnnviz.qt.main_window import MainWindow
+
+    def broken(model):  # noqa: ANN001, ANN202
+        raise RuntimeError("warm-up broke")
+
+    monkeypatch.setattr(inference, "warm_up", broken)
+    win = MainWindow("lenet5-mnist", "cpu", settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        qtbot.waitUntil(lambda: win.last_result is not None, timeout=WAIT)
+        assert win._thread.worker.model is not None and not win.banner.isVisible()
+    finally:
+        win.shutdown()

@@ -134,6 +134,7 @@ class InferenceWorker(QObject):
 
     def _load(self, request: LoadRequest) -> None:
         from cnnviz.core.device import apply_thread_policy
+        from cnnviz.core.inference import warm_up
         from cnnviz.core.model_io import load_model
         from cnnviz.core.zoo import spec_of
 
@@ -144,6 +145,10 @@ class InferenceWorker(QObject):
             spec = spec_of(model)
             if next(model.parameters()).device.type == "cpu":
                 apply_thread_policy(model, spec.input_shape)
+            try:
+                warm_up(model)
+            except Exception:  # noqa: BLE001 - the first real frame reports what is wrong, in words
+                pass
         except UntrustedFileError as exc:
             self.untrusted.emit(request.name, str(exc))
             return
