@@ -33,6 +33,20 @@ def test_bench_json_has_every_key(tmp_path):
         assert {"updates_per_s", "p50_ms", "p95_ms", "max_ms", "forward_ms"} <= set(entry)
         assert entry["updates"] > 0 and entry["inputs"] >= entry["updates"]
     assert not (tmp_path / "cnnviz").exists()  # the bench leaves the user's settings alone
+    assert "propagateSizeHints" not in result.stderr  # the offscreen platform's noise is not the user's
+
+
+def test_quiet_offscreen_drops_only_the_offscreen_noise(qapp, qtlog, monkeypatch):
+    from PySide6.QtCore import qWarning
+
+    from cnnviz.qt import app as app_module
+
+    monkeypatch.setitem(app_module._quiet, "installed", False)
+    app_module.quiet_offscreen()
+    qWarning(app_module.OFFSCREEN_NOISE)
+    qWarning("a real warning")
+    messages = [record.message for record in qtlog.records]
+    assert "a real warning" in messages and app_module.OFFSCREEN_NOISE not in messages
 
 
 def test_latency_is_read_after_the_views_have_painted(qapp, monkeypatch):

@@ -11,6 +11,31 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 SCREENSHOT_TIMEOUT_MS = 60_000
+#: Qt's offscreen platform says this whenever a window's size limits change; it means nothing there.
+OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints()"
+_quiet = {"installed": False}
+
+
+def quiet_offscreen() -> None:
+    """Drop the offscreen platform's one meaningless warning (``--screenshot``, ``cnnviz bench``);
+    every other Qt message goes where it went before."""
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtGui import QGuiApplication
+
+    if _quiet["installed"] or QGuiApplication.platformName() != "offscreen":
+        return
+    previous = None
+
+    def handler(mode, context, message: str) -> None:  # noqa: ANN001
+        if message == OFFSCREEN_NOISE:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous = qInstallMessageHandler(handler)
+    _quiet["installed"] = True
 
 
 def install_error_hook(window_getter) -> None:  # noqa: ANN001
@@ -30,6 +55,7 @@ def run_app(args: argparse.Namespace) -> int:
     from cnnviz.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    quiet_offscreen()
     app.setApplicationName("cnnviz")
     app.setOrganizationName("cnnviz")
     app.setDesktopFileName("cnnviz")

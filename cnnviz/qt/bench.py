@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.bench_stats import ScenarioStats, summarise
 from cnnviz.core.kernels import Kernel
+from cnnviz.qt.app import quiet_offscreen
 from cnnviz.qt.worker import JobRequest
 
 
@@ -236,6 +237,7 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
 
     scenario = SCENARIOS[name]
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    quiet_offscreen()
     # a throw-away settings file: the bench must not change the user's remembered model or layout
     # (and never hand QSettings a device path: it saves by writing a temporary file and renaming it)
     folder = tempfile.mkdtemp(prefix="cnnviz-bench-")
