@@ -67,8 +67,8 @@ def warm_up(model: nn.Module) -> None:
     """One forward pass on a blank input of the model's size, the way frames run, result discarded.
 
     The first pass over a model traces it (torch.fx), checks the packed convolution weights against
-    PyTorch's own result and allocates its buffers: ~90-100 ms for LeNet-5 or ResNet-18 in the app
-    against 2-25 ms for the next. Done when a model is loaded, the first picture a user sees is not
+    PyTorch's own result and allocates its buffers: 102 ms for LeNet-5 and 106 ms for ResNet-18 in the
+    app, against 2 and 26-32 ms for the next frames. Done when a model is loaded, the first picture a user sees is not
     the slow one, and the forward time the window shows for it is the real one."""
     _channels, height, width = spec_of(model).input_shape
     with torch.no_grad():
