@@ -11,18 +11,18 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "capture", "load_model"]
 
 if TYPE_CHECKING:
-    from cnnviz.core.capture import capture
-    from cnnviz.core.model_io import load_model
+    from cnnviz.core.engine.capture import capture
+    from cnnviz.core.models.model_io import load_model
 
 
 def __getattr__(name: str) -> Any:
     """Import torch only when the API is used, so `cnnviz --help` starts fast."""
     if name == "load_model":
-        from cnnviz.core.model_io import load_model
+        from cnnviz.core.models.model_io import load_model
 
         return load_model
     if name == "capture":
-        from cnnviz.core.capture import capture
+        from cnnviz.core.engine.capture import capture
 
         return capture
     raise AttributeError(f"module 'cnnviz' has no attribute {name!r}")

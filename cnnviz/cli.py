@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnnviz.core.choices import INPUT_SOURCES, VIEWS
+
 EXIT_USAGE = 2
 
 
@@ -61,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     _add_model_options(parser, default=None)  # the app remembers the last model; lenet5-mnist the first time
     parser.add_argument("--image", help="open this image as the input")
-    parser.add_argument("--tab", choices=("draw", "image", "dataset", "camera"), help="start on this input tab")
+    parser.add_argument("--tab", choices=INPUT_SOURCES, help="start on this input tab")
     parser.add_argument("--stage", help="select this stage (e.g. conv2) once the model is loaded")
-    parser.add_argument("--view", choices=("network", "lab", "explain", "compare", "train"), default="network",
+    parser.add_argument("--view", choices=VIEWS, default="network",
                         help="start on this view")
     parser.add_argument("--presenter", action="store_true", help="start in presenter mode (full screen, large type)")
     parser.add_argument("--tour", action="store_true", help="start the guided tour")
@@ -176,7 +178,7 @@ def version_text(device: str = "auto") -> str:
 
 
 def _load(args: argparse.Namespace, name: str | None = None):  # noqa: ANN202
-    from cnnviz.core.model_io import load_model
+    from cnnviz.core.models.model_io import load_model
 
     return load_model(name or args.model, args.device if hasattr(args, "device") else "auto",
                       arch=getattr(args, "arch", None), pretrained=False if getattr(args, "untrained", False) else None,
@@ -194,7 +196,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.core.bench_stats import format_table
-    from cnnviz.core.device import resolve_device
+    from cnnviz.core.models.device import resolve_device
     from cnnviz.qt.bench import SCENARIOS, measure_startup, run_scenario  # the bench drives the real app
 
     if not 0.5 <= args.seconds <= 600:
@@ -220,7 +222,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from cnnviz.core.zoo import registry, weights_present
+    from cnnviz.core.models.zoo import registry, weights_present
 
     rows = []
     for spec in registry().values():
@@ -245,8 +247,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from cnnviz.core.summary import summarize
-    from cnnviz.core.zoo import spec_of
+    from cnnviz.core.engine.summary import summarize
+    from cnnviz.core.models.zoo import spec_of
 
     args.device = "cpu"
     model = _load(args, args.model)
@@ -257,7 +259,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from cnnviz.core.inference import predict_image
+    from cnnviz.core.engine.inference import predict_image
 
     model = _load(args)
     failures = 0
@@ -284,7 +286,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from cnnviz.core.export import render_to_folder
+    from cnnviz.core.teach.export import render_to_folder
 
     model = _load(args)
     written = render_to_folder(model, args.image, Path(args.out), npz=args.npz, shared_scale=args.shared_scale)
@@ -293,8 +295,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_kernel(args: argparse.Namespace) -> int:
-    from cnnviz.core.export import kernel_to_folder
-    from cnnviz.core.kernels import resolve_kernel
+    from cnnviz.core.lab.kernels import resolve_kernel
+    from cnnviz.core.teach.export import kernel_to_folder
 
     kernels = [k for spec in args.kernel for k in resolve_kernel(spec)]
     written = kernel_to_folder(args.image, kernels, Path(args.out), padding=args.padding, stride=args.stride,
@@ -306,9 +308,9 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cnnviz.core.device import resolve_device
-    from cnnviz.core.training import TrainConfig, dataset_stats, save_trained, train, training_data
-    from cnnviz.core.zoo import ARCHITECTURES, TORCHVISION_MODELS
+    from cnnviz.core.models.device import resolve_device
+    from cnnviz.core.models.zoo import ARCHITECTURES, TORCHVISION_MODELS
+    from cnnviz.core.train.training import TrainConfig, dataset_stats, save_trained, train, training_data
 
     if args.model not in ARCHITECTURES and args.model not in TORCHVISION_MODELS:
         raise CliError(f"'{args.model}' is not an architecture; one of {', '.join(ARCHITECTURES)}.")
@@ -341,9 +343,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cnnviz.core.datasets import load_dataset
-    from cnnviz.core.evaluation import evaluate
-    from cnnviz.core.zoo import spec_of
+    from cnnviz.core.data.datasets import load_dataset
+    from cnnviz.core.models.zoo import spec_of
+    from cnnviz.core.train.evaluation import evaluate
 
     model = _load(args)
     spec = spec_of(model)

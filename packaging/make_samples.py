@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnviz.core.datasets import load_idx_dataset
-from cnnviz.core.imageio import write_png
+from cnnviz.core.data.datasets import load_idx_dataset
+from cnnviz.core.data.imageio import write_png
 
 PER_CLASS = 20
 OUT = Path(__file__).resolve().parents[1] / "assets" / "samples"
@@ -51,13 +51,13 @@ def main() -> None:
         encoded.tofile(str(photos / f"{name}.jpg"))
     write_png(photos / "camera.png", skdata.camera())
     print("photos written")
-    from cnnviz.core.strokes import demo_digit, render
+    from cnnviz.core.data.strokes import demo_digit, render
 
     digits = OUT / "digits"
     digits.mkdir(exist_ok=True)
     for digit in range(10):  # drawn the way the canvas draws: dark ink on white, 280x280
         write_png(digits / f"{digit}.png", render(demo_digit(digit)))
-    from cnnviz.core.strokes import paper_photo
+    from cnnviz.core.data.strokes import paper_photo
 
     rng = np.random.default_rng(3)
     for digit in (3, 8):  # as a teacher's phone would see a digit written on paper

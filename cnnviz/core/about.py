@@ -7,7 +7,7 @@ from importlib import metadata
 import torch
 
 from cnnviz import __version__
-from cnnviz.core.device import describe_device, resolve_device
+from cnnviz.core.models.device import describe_device, resolve_device
 
 
 def _package_version(*names: str) -> str:

@@ -1,4 +1,8 @@
-"""Starting the app: QApplication, error hooks, the main window, and --screenshot."""
+"""The composition root: builds the controller, the window, the panels and the classroom parts, and
+wires them; then starts the app for the command line (error hooks, --screenshot).
+
+Nothing else creates these objects, so this is the one page that shows what the app is made of.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,98 @@ import argparse
 import faulthandler
 import sys
 import traceback
+from dataclasses import dataclass
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
+
+from cnnviz.core.choices import INPUT_SOURCES
+from cnnviz.qt.classroom.export import Export
+from cnnviz.qt.classroom.presenter import Presenter
+from cnnviz.qt.classroom.sessions import Sessions
+from cnnviz.qt.classroom.snapshots import Snapshots
+from cnnviz.qt.classroom.tour import Tour
+from cnnviz.qt.classroom.view_options import ViewOptions
+from cnnviz.qt.controller import Controller
+from cnnviz.qt.main_window import MainWindow
+from cnnviz.qt.panels.compare_tab import CompareTab
+from cnnviz.qt.panels.explain_tab import ExplainTab
+from cnnviz.qt.panels.input_panel import InputPanel
+from cnnviz.qt.panels.kernel_lab import KernelLabPanel
+from cnnviz.qt.panels.model_bar import ModelBar
+from cnnviz.qt.panels.network_panel import NetworkPanel
+from cnnviz.qt.panels.train_panel import TrainPanel
+from cnnviz.qt.settings import Settings
+from cnnviz.qt.state import ViewState
 
 SCREENSHOT_TIMEOUT_MS = 60_000
 #: Qt's offscreen platform says this whenever a window's size limits change; it means nothing there.
 OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints()"
 _quiet = {"installed": False}
+
+
+@dataclass
+class App:
+    """Everything the composition root built (tests and the benchmark drive the app through it)."""
+
+    controller: Controller
+    window: MainWindow
+    inputs: InputPanel
+    network: NetworkPanel
+    lab: KernelLabPanel
+    explain: ExplainTab
+    compare: CompareTab
+    train: TrainPanel
+    presenter: Presenter
+    tour: Tour
+    snapshots: Snapshots
+    export: Export
+
+    def shutdown(self) -> None:
+        self.window.shutdown()
+
+
+def build_app(model: str | None = None, device: str | None = None, untrained: bool = False,
+              settings: Settings | None = None) -> App:
+    """The whole app on ``model`` (None: the one the settings remember), its model loading started."""
+    settings = settings or Settings()
+    remembered = model is None
+    if model is None:
+        model = settings.model
+        untrained = untrained or settings.untrained
+    state = ViewState(model, device or settings.device, untrained, top_k=settings.top_k,
+                      magnitude_map=settings.magnitude_map)
+    controller = Controller(state, settings, remembered=remembered)
+    inputs = InputPanel(controller, settings)
+    window = MainWindow(controller, settings, inputs)
+    window.addToolBar(ModelBar(controller))
+    network = NetworkPanel(controller)
+    lab = KernelLabPanel(controller)
+    train = TrainPanel(controller)
+    window.closing.connect(train.shutdown)
+    window.closing.connect(inputs.camera_panel.stop)
+    window.add_view("network", network, "Network")
+    window.add_view("lab", lab, "Kernel lab", "Hand-made kernels: conv -> ReLU -> pool on the input, and into the "
+                    "network.")
+    explain = ExplainTab(window, controller, network.input_view)
+    compare = CompareTab(window, controller)
+    window.add_view("train", train, "Train", "Train a network here and watch its curves and first filters.")
+    for name, widget in (("feature maps", network.maps), ("input", network.input_view),
+                         ("prediction", inputs.softmax), ("network strip", network.strip),
+                         ("filters", network.filters), ("kernel lab", lab), ("training", train)):
+        window.add_panel(name, widget)
+    window.file_actions(inputs.open_image_dialog, window.findChild(ModelBar).open_model_dialog, window.paste)
+    Sessions(window, controller)
+    window.finish_menus()
+    presenter = Presenter(window, controller, settings.presenter_scale)
+    ViewOptions(window, controller)
+    snapshots = Snapshots(window, controller)
+    tour = Tour(window, controller, presenter)
+    export = Export(window)
+    export.build_menu()
+    controller.start()
+    return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
+               export)
 
 
 def quiet_offscreen() -> None:
@@ -38,72 +126,67 @@ def quiet_offscreen() -> None:
     _quiet["installed"] = True
 
 
-def install_error_hook(window_getter) -> None:  # noqa: ANN001
+def install_error_hook(window: MainWindow) -> None:
     """Exceptions in slots reach the user as a message; the app goes on. Native crashes are dumped."""
     faulthandler.enable()
 
     def hook(kind, value, tb) -> None:  # noqa: ANN001
         traceback.print_exception(kind, value, tb)
-        window = window_getter()
-        if window is not None:
-            window.show_error(f"Something went wrong: {value} (details on the console).")
+        window.show_error(f"Something went wrong: {value} (details on the console).")
 
     sys.excepthook = hook
 
 
 def run_app(args: argparse.Namespace) -> int:
-    from cnnviz.qt.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     quiet_offscreen()
-    app.setApplicationName("cnnviz")
-    app.setOrganizationName("cnnviz")
-    app.setDesktopFileName("cnnviz")
+    qt_app.setApplicationName("cnnviz")
+    qt_app.setOrganizationName("cnnviz")
+    qt_app.setDesktopFileName("cnnviz")
     from PySide6.QtGui import QIcon
 
     from cnnviz.core.assets import assets_dir
 
-    app.setWindowIcon(QIcon(str(assets_dir() / "icons" / "cnnviz-256.png")))
+    qt_app.setWindowIcon(QIcon(str(assets_dir() / "icons" / "cnnviz-256.png")))
     device = None if args.device == "auto" else args.device
-    window = MainWindow(args.model, device, untrained=args.untrained)
-    install_error_hook(lambda: window)
+    app = build_app(args.model, device, untrained=args.untrained)
+    window, controller = app.window, app.controller
+    install_error_hook(window)
     if args.screenshot:
         window.resize(1500, 920)  # a fixed size, whatever layout was remembered, so screenshots compare
     if args.stage:
-        window.select_stage(args.stage)
+        controller.select_stage(args.stage)
     if args.draw_demo:
-        window.draw_demo(7)
+        app.inputs.draw_demo(7)
     if args.image:
-        window.open_image(args.image)
-    from cnnviz.qt.classroom import VIEW_TABS
-
-    window.views.setCurrentIndex(VIEW_TABS.index(args.view or "network"))
+        controller.open_image(args.image)
+    window.show_view(args.view or "network")
+    session = {"opened": False}
+    controller.session_opened.connect(lambda _s: session.update(opened=True))
     if args.session:
-        window.classroom.open_session(args.session)
+        controller.open_session(args.session)
     if args.presenter:
-        window.classroom.toggle_presenter()
+        app.presenter.toggle()
     if args.tour:
-        window.classroom.toggle_tour(args.stage)
+        app.tour.toggle(args.stage)
     if args.tab:
-        window.tabs.setCurrentIndex(["draw", "image", "dataset", "camera"].index(args.tab))
+        app.inputs.tabs.setCurrentIndex(INPUT_SOURCES.index(args.tab))
     window.show()
     status = {"code": 0}
     if args.screenshot:
         def ready() -> bool:
-            wanted = {"draw": "draw", "image": "image", "dataset": "dataset"}.get(args.tab or "", None)
-            if wanted == "dataset" and window.dataset_panel.data is None:
+            if args.tab == "dataset" and app.inputs.dataset_panel.data is None:
                 return False  # wait for the samples to load
-            classroom = window.classroom
-            if window.views.currentWidget() is classroom.explain and classroom.explain.last is None:
+            if window.view_key == "explain" and app.explain.view.last is None:
                 return False
-            if args.tour and not (classroom.tour.active and window.last_result is not None):
+            if args.tour and not (app.tour.active and controller.last_frame is not None):
                 return False
-            if args.session and not (classroom.session_opened or window.banner.isVisible()):
+            if args.session and not (session["opened"] or window.banner.isVisible()):
                 return False  # the session is applied (or refused with a message) before the picture
             if args.image and not window.banner.isVisible():  # the image (read on the worker) is shown in full
-                result = window.last_result
-                if window._source != "image" or result is None or result.stamp < window.input_changed_at \
-                        or not result.detail:
+                result = controller.last_frame
+                if controller.state.source != "image" or result is None \
+                        or result.stamp < controller.input_changed_at or not result.detail:
                     return False
             return True
 
@@ -118,14 +201,14 @@ def run_app(args: argparse.Namespace) -> int:
                 QTimer.singleShot(100, poll)
 
         def save() -> None:
-            app.processEvents()
+            qt_app.processEvents()
             if not window.grab().save(args.screenshot):
                 print(f"cnnviz: error: could not write the screenshot {args.screenshot}", file=sys.stderr)
                 status["code"] = 2
-            app.quit()
+            qt_app.quit()
 
         def give_up(force: bool = True) -> None:
-            if window.last_result is not None:
+            if controller.last_frame is not None:
                 return
             if not force and window.busy.isVisible():  # still loading (perhaps the fallback model): wait
                 QTimer.singleShot(500, lambda: give_up(False))
@@ -133,11 +216,11 @@ def run_app(args: argparse.Namespace) -> int:
             message = window.banner.text() or "no result was shown in time"
             print(f"cnnviz: error: no screenshot taken: {message}", file=sys.stderr)
             status["code"] = 2
-            app.quit()
+            qt_app.quit()
 
         window.result_painted.connect(grab)
         window.error_shown.connect(lambda _m: QTimer.singleShot(500, lambda: give_up(False)))  # GUI thread
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
-    app.exec()
-    window.shutdown()
+    qt_app.exec()
+    app.shutdown()
     return status["code"]

@@ -26,7 +26,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.bench_stats import ScenarioStats, summarise
-from cnnviz.core.kernels import Kernel
+from cnnviz.core.lab.kernels import Kernel
 from cnnviz.qt.app import quiet_offscreen
 from cnnviz.qt.worker import JobRequest
 
@@ -214,7 +214,7 @@ def on_worker(worker, fn: Callable[[object], float]) -> float:  # noqa: ANN001
 def _lab_compute_ms(image: np.ndarray, bank: list[Kernel]) -> float:
     """For the kernel lab, the 'bare' cost is the pipeline of one edit (no Qt), measured the same way:
     the first kernel changes every time, as in the scenario, so the other rows come from the lab's cache."""
-    from cnnviz.core.kernel_lab import LabRequest, run_lab
+    from cnnviz.core.lab.kernel_lab import LabRequest, run_lab
 
     times = []
     for i in range(13):

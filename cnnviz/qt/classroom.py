@@ -18,13 +18,13 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
-from cnnviz.core.compare import compare
+from cnnviz.core.engine.frame import FrameResult
 from cnnviz.core.errors import CnnvizError
-from cnnviz.core.explain import explain
-from cnnviz.core.frame import FrameResult
-from cnnviz.core.session import SUFFIX, Session, load_session, save_session
-from cnnviz.core.tour import TourStep, tour
-from cnnviz.core.zoo import spec_of
+from cnnviz.core.models.zoo import spec_of
+from cnnviz.core.teach.compare import compare
+from cnnviz.core.teach.explain import explain
+from cnnviz.core.teach.session import SUFFIX, Session, load_session, save_session
+from cnnviz.core.teach.tour import TourStep, tour
 from cnnviz.qt.presenter import Presenter
 from cnnviz.qt.recorder import WidgetRecorder
 from cnnviz.qt.settings import MAGNITUDE_MAPS

@@ -1,4 +1,4 @@
-"""NumPy images -> Qt images, copying once so the array may be freed afterwards."""
+"""NumPy images <-> Qt images, copying once so either side may be freed afterwards."""
 
 from __future__ import annotations
 
@@ -30,3 +30,20 @@ def bold_font() -> QFont:
     font = QFont()
     font.setBold(True)
     return font
+
+
+def qimage_to_array(image: QImage) -> np.ndarray:
+    """A grey (Grayscale8) or RGB QImage as a uint8 (H, W) or (H, W, 3) array (a copy: the QImage's
+    bits are freed with it, and reading them after that reads whatever reused the memory)."""
+    if image.format() != QImage.Format.Format_Grayscale8:
+        image = image.convertToFormat(QImage.Format.Format_RGB888)
+    channels = 1 if image.format() == QImage.Format.Format_Grayscale8 else 3
+    rows = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes()).reshape(image.height(),
+                                                                                         image.bytesPerLine())
+    array = rows[:, : image.width() * channels].copy()
+    return array if channels == 1 else array.reshape(image.height(), image.width(), 3)
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+    """Any QImage as RGB uint8 (H, W, 3)."""
+    return qimage_to_array(image.convertToFormat(QImage.Format.Format_RGB888))

@@ -1,9 +1,9 @@
-"""The one worker thread: model loading and forward passes, latest input wins.
+"""The one worker thread: model loading, forward passes and every other slow job, latest input wins.
 
-The GUI posts requests into a one-slot mailbox; a request that arrives while the
-worker is busy replaces any request still waiting, so the display is never more than
-one update behind the input. Results come back by a queued signal carrying the stamp of
-the input that produced them.
+The controller posts requests into one-slot mailboxes; a frame (or lab) request that arrives while the
+worker is busy replaces the one still waiting, so the display is never more than one update behind
+the input. Results come back by queued signals carrying the stamp of the input that produced them;
+a job's result goes back to the job's own callback (the controller calls it on the GUI thread).
 """
 
 from __future__ import annotations
@@ -12,20 +12,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from itertools import count
 
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from cnnviz.core.engine.frame import FrameRequest, FrameResult, process_frame
 from cnnviz.core.errors import CnnvizError, UntrustedFileError
-from cnnviz.core.frame import FrameRequest, FrameResult, process_frame
-from cnnviz.core.kernel_lab import LabRequest, run_lab
-from cnnviz.core.surgery import FilterEdit, Surgeon
+from cnnviz.core.lab.kernel_lab import LabRequest, run_lab
+from cnnviz.core.lab.surgery import FilterEdit, Surgeon, trained_weights
+from cnnviz.qt.cadence import hand_details_on
 
-#: Longest the secondary views wait for a frame with no newer input behind it (see InferenceWorker._details_now).
-DETAIL_OVERDUE_S = 0.5
-#: Longest the worker waits for the window to paint a frame's result before it starts the next forward pass.
-PAINT_WAIT_S = 0.05
+_job_ids = count(1)
 
 
 @dataclass(frozen=True)
@@ -44,22 +43,37 @@ class EditRequest:
 
 
 @dataclass(frozen=True)
-class JobRequest:
-    """Any other slow work (a dataset load, a scan over samples): ``fn(model)`` runs on the worker."""
+class Loaded:
+    """What a job sees of the worker: the model and its surgeon (None before a model has loaded)."""
 
-    tag: str
-    fn: Callable[[object], object]
+    model: torch.nn.Module | None
+    surgeon: Surgeon | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Any other slow work: ``fn(loaded)`` runs on the worker; ``done(result)`` or ``failed(message)``
+    then runs on the GUI thread. A newer job of the same ``kind`` replaces one still waiting."""
+
+    kind: str
+    fn: Callable[[Loaded], object]
+    done: Callable[[object], None]
+    failed: Callable[[str], None] | None = None
+    id: int = field(default_factory=lambda: next(_job_ids))
 
 
 class InferenceWorker(QObject):
     """Lives on its own QThread; never touched from the GUI thread except through ``submit``."""
 
-    result_ready = Signal(object)  # FrameResult
-    model_loaded = Signal(object, str)  # model, description
-    failed = Signal(str)  # a sentence for the user
+    frame_ready = Signal(object)  # FrameResult (an early one without details, then the full one)
+    frame_failed = Signal(str)  # a sentence for the user
+    frame_done = Signal()  # a frame request has run (its results, if any, were sent before)
+    model_loaded = Signal(object, str, str)  # ModelSpec, description, the device it runs on
+    load_failed = Signal(str, str)  # name, sentence
     untrusted = Signal(str, str)  # path, message: the GUI asks the user before retrying with trust
-    job_done = Signal(str, object)  # tag, result
     loading = Signal(str)  # name of the model being loaded
+    job_done = Signal(object, object)  # Job, result
+    job_failed = Signal(object, str)  # Job, sentence
     lab_ready = Signal(object)  # LabResult
     edited = Signal(bool)  # whether the model now differs from its trained weights
     fell_back = Signal(str)  # the device the model moved to after running out of memory
@@ -70,28 +84,30 @@ class InferenceWorker(QObject):
         self._lock = threading.Lock()
         self._pending_frame: FrameRequest | None = None
         self._pending_load: LoadRequest | None = None
-        self._jobs: list[JobRequest] = []
+        self._jobs: list[Job] = []
         self._edits: list[EditRequest] = []
         self._pending_lab: LabRequest | None = None
+        self._idle = threading.Event()
+        self._idle.set()
         self.surgeon: Surgeon | None = None
         self.dropped = 0  # frame requests replaced before they ran (latest wins)
         self.dropped_lab = 0
-        self.model = None
+        self.model: torch.nn.Module | None = None
         self._last_detail = 0.0  # when a frame last refreshed the secondary views
-        self._painted = threading.Event()  # set by the window once it has painted the last frame result
         self._wake.connect(self._drain)
 
-    def submit(self, request: FrameRequest | LoadRequest | JobRequest | EditRequest | LabRequest) -> None:
+    def submit(self, request: FrameRequest | LoadRequest | Job | EditRequest | LabRequest) -> None:
         """Thread-safe: store the latest request and wake the worker."""
         with self._lock:
+            self._idle.clear()
             if isinstance(request, EditRequest):
                 self._edits.append(request)
             elif isinstance(request, LabRequest):
                 if self._pending_lab is not None:
                     self.dropped_lab += 1
                 self._pending_lab = request
-            elif isinstance(request, JobRequest):
-                self._jobs = [j for j in self._jobs if j.tag != request.tag] + [request]
+            elif isinstance(request, Job):
+                self._jobs = [j for j in self._jobs if j.kind != request.kind] + [request]
             elif isinstance(request, LoadRequest):
                 self._pending_load = request
             else:
@@ -102,6 +118,10 @@ class InferenceWorker(QObject):
                         request = replace(request, detail=True, visible=replaced.visible)
                 self._pending_frame = request
         self._wake.emit()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Thread-safe: block until every request posted so far has run (tests, the benchmark)."""
+        return self._idle.wait(timeout)
 
     @Slot()
     def _drain(self) -> None:
@@ -117,26 +137,26 @@ class InferenceWorker(QObject):
                     self._pending_lab = None
                 if frame is not None:
                     self._pending_frame = None
+                if not (load or edit or job or lab or frame):
+                    self._idle.set()
+                    return
             if load is not None:
                 self._load(load)
-                continue
-            if edit is not None:
+            elif edit is not None:
                 self._edit(edit)
-                continue
-            if lab is not None:
-                self._lab(lab)
-            if job is not None:
+            elif job is not None:
                 self._job(job)
-                continue
-            if frame is None:
-                return
-            self._run(frame)
+            else:
+                if lab is not None:
+                    self._lab(lab)
+                if frame is not None:
+                    self._run(frame)
 
     def _load(self, request: LoadRequest) -> None:
-        from cnnviz.core.device import apply_thread_policy
-        from cnnviz.core.inference import warm_up
-        from cnnviz.core.model_io import load_model
-        from cnnviz.core.zoo import spec_of
+        from cnnviz.core.engine.inference import warm_up
+        from cnnviz.core.models.device import apply_thread_policy
+        from cnnviz.core.models.model_io import load_model
+        from cnnviz.core.models.zoo import spec_of
 
         self.loading.emit(request.name)
         try:
@@ -153,25 +173,25 @@ class InferenceWorker(QObject):
             self.untrusted.emit(request.name, str(exc))
             return
         except CnnvizError as exc:
-            self.failed.emit(str(exc))
+            self.load_failed.emit(request.name, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - the app must go on; the handler shows it
-            self.failed.emit(f"Loading {request.name} failed unexpectedly: {exc}")
+            self.load_failed.emit(request.name, f"Loading {request.name} failed unexpectedly: {exc}")
             traceback.print_exc()
             return
         self.model = model
         self.surgeon = Surgeon(model)
-        self.model_loaded.emit(model, spec.description or spec.name)
+        self.model_loaded.emit(spec, spec.description or spec.name, _device_of(model))
         self.edited.emit(False)
 
-    def _guarded(self, what: str, work: Callable[[], object]) -> object | None:
+    def _guarded(self, what: str, work: Callable[[], object], failed: Callable[[str], None]) -> object | None:
         """Run ``work``; a CnnvizError becomes its sentence, anything else a report, and the worker goes on."""
         try:
             return work()
         except CnnvizError as exc:
-            self.failed.emit(str(exc))
+            failed(str(exc))
         except Exception as exc:  # noqa: BLE001 - the app must go on; the traceback goes to the log
-            self.failed.emit(f"{what} failed: {exc}")
+            failed(f"{what} failed: {exc}")
             traceback.print_exc()
         return None
 
@@ -187,35 +207,41 @@ class InferenceWorker(QObject):
                 surgeon.apply(request.edit)
             return True
 
-        if self._guarded("Editing the filter", work):
+        if self._guarded("Editing the filter", work, self.frame_failed.emit):
             self.edited.emit(surgeon.edited)
 
     def _lab(self, request: LabRequest) -> None:
-        result = self._guarded("The kernel lab", lambda: run_lab(request))
+        result = self._guarded("The kernel lab", lambda: run_lab(request), self.frame_failed.emit)
         if result is not None:
             self.lab_ready.emit(result)
 
+    def _job(self, job: Job) -> None:
+        loaded = Loaded(self.model, self.surgeon)
+        boxed = self._guarded(job.kind, lambda: [job.fn(loaded)], lambda m: self.job_failed.emit(job, m))
+        if boxed is not None:  # (boxed: a job may return None)
+            self.job_done.emit(job, boxed[0])
+
+    def _frame(self, request: FrameRequest) -> FrameResult:
+        assert self.model is not None
+        surgeon = self.surgeon
+        baseline = (lambda: trained_weights(surgeon)) if surgeon is not None and surgeon.edited else None
+        return process_frame(self.model, request, baseline, lambda: self._details_now(request),
+                             early=self.frame_ready.emit)
+
     def _fall_back_to_cpu(self, request: FrameRequest) -> FrameResult:
         """Out of GPU memory: move the model to the CPU, say so, and run the frame again there."""
+        assert self.model is not None
         self.model.to("cpu")
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        self.failed.emit("The GPU ran out of memory, so the model now runs on the CPU (slower). "
-                         "Choose a smaller model or input to use the GPU again.")
+        self.frame_failed.emit("The GPU ran out of memory, so the model now runs on the CPU (slower). "
+                               "Choose a smaller model or input to use the GPU again.")
         self.fell_back.emit("cpu")
         return self._frame(request)
 
-    def _frame(self, request: FrameRequest) -> FrameResult:
-        return process_frame(self.model, request, self.surgeon, lambda: self._details_now(request),
-                             early=self.result_ready.emit)
-
-    def _job(self, job: JobRequest) -> None:
-        boxed = self._guarded(job.tag, lambda: [job.fn(self.model)])  # boxed: a job may return None
-        if boxed is not None:
-            self.job_done.emit(job.tag, boxed[0])
-
     def _run(self, request: FrameRequest) -> None:
         if self.model is None:
+            self.frame_done.emit()
             return
 
         def frame() -> FrameResult:
@@ -224,45 +250,29 @@ class InferenceWorker(QObject):
             except torch.OutOfMemoryError:
                 return self._fall_back_to_cpu(request)
 
-        result = self._guarded("The forward pass", frame)
+        result = self._guarded("The forward pass", frame, self.frame_failed.emit)
         if result is not None:
-            self._painted.clear()
-            self.result_ready.emit(result)
-            self._gate_on_paint()
-
-    def painted(self) -> None:
-        """Thread-safe: the window has painted the last frame result it was given."""
-        self._painted.set()
-
-    def _gate_on_paint(self) -> bool:
-        """Wait (at most PAINT_WAIT_S) for the window to paint this result before the next forward.
-
-        The paint and the next forward would otherwise share the two cores, and PySide6 holds the GIL
-        through Qt's paint calls, so the forward stalls between its ops; painting first and then taking
-        the newest input (which may have arrived meanwhile) shows each input sooner. Flipped on and off
-        inside one ResNet-18 bench run on the 2-core VM: p50 46.1 -> 43.3 ms, p95 58.4 -> 55.4 ms, 1 %
-        fewer updates. Not on a GPU, where the forward hardly uses the cores and overlapping it with the
-        paint is what lets the updates outrun the paint (unmeasured there: no GPU was lent)."""
-        parameter = next(self.model.parameters(), None) if self.model is not None else None
-        if parameter is None or parameter.device.type != "cpu":
-            return True
-        return self._painted.wait(PAINT_WAIT_S)
+            self.frame_ready.emit(result)
+        self.frame_done.emit()
 
     def _details_now(self, request: FrameRequest) -> bool:
-        """Asked once a detail frame's forward pass is done: while newer input already waits, the
-        secondary views' refresh moves on to it (at most DETAIL_OVERDUE_S late), so on a slow
-        model every frame goes to the maps and bars the user is watching, and the strip, chain
-        and filters still refresh a few times a second. When input stops, the last frame carries
-        them (and the window asks once more)."""
+        """Asked once a detail frame's forward pass is done (see cadence.hand_details_on); when input
+        stops, the last frame carries the details (and the controller asks once more)."""
         now = time.perf_counter()
         with self._lock:
             newer = self._pending_frame
-            if newer is not None and now - self._last_detail < DETAIL_OVERDUE_S:
+            if hand_details_on(now, self._last_detail, newer is not None):
+                assert newer is not None
                 if not newer.detail:
                     self._pending_frame = replace(newer, detail=True, visible=request.visible)
                 return False
         self._last_detail = now
         return True
+
+
+def _device_of(model: torch.nn.Module) -> str:
+    parameter = next(model.parameters(), None)
+    return "cpu" if parameter is None else str(parameter.device)
 
 
 class WorkerThread:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtWidgets import QLabel, QWidget
 
-from cnnviz.core.arithmetic import ConvArithmetic
+from cnnviz.core.engine.arithmetic import ConvArithmetic
 
 MAX_CELLS = 7  # larger kernels are shown as their centre 7x7
 

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from cnnviz.core.compare import CompareResult
+from cnnviz.core.teach.compare import CompareResult
 
 MODE_LABELS = {"inputs": "pinned input (A) vs live input (B)", "edit": "trained model (A) vs edited model (B)"}
 

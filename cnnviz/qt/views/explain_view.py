@@ -1,7 +1,7 @@
 """The Explain panel: Grad-CAM, HiResCAM or a saliency map over the model input, for the predicted
 class or one the user picks, and the occlusion explorer's switch.
 
-The panel only chooses and paints; the attribution runs on the worker (cnnviz.core.explain).
+The panel only chooses and paints; the attribution runs on the worker (cnnviz.core.teach.explain).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.explain import METHOD_LABELS, METHODS, Explanation
+from cnnviz.core.teach.explain import METHOD_LABELS, METHODS, Explanation
 
 PREDICTED = -1
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QWidget
 
-from cnnviz.core.render import MosaicLayout
+from cnnviz.core.engine.render import MosaicLayout
 from cnnviz.qt.views.rgb_item import RGBImageItem
 
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
-from cnnviz.core.frame import StageInfo
+from cnnviz.core.engine.frame import StageInfo
 from cnnviz.qt.images import to_pixmap
 
 THUMB = 40

@@ -1,6 +1,6 @@
 """The guided tour bar: one stage at a time, with a caption for a learner, next / previous keys.
 
-The steps come from cnnviz.core.tour (computed on the worker from the loaded model); this
+The steps come from cnnviz.core.teach.tour (computed on the worker from the loaded model); this
 bar only shows them and asks the window to select each step's stage.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from cnnviz.core.tour import TourStep
+from cnnviz.core.teach.tour import TourStep
 from cnnviz.qt.images import bold_font
 
 

@@ -10,6 +10,8 @@ from PySide6.QtCore import QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from cnnviz.qt.images import qimage_to_array
+
 CANVAS_SIZE = 280
 MAX_UNDO = 50
 
@@ -70,10 +72,7 @@ class DrawCanvas(QWidget):
 
     def to_array(self) -> np.ndarray:
         """The canvas as a grey uint8 array (a copy, safe to hand to the worker thread)."""
-        image = self._image
-        ptr = image.constBits()
-        array = np.frombuffer(ptr, np.uint8, count=image.sizeInBytes()).reshape(image.height(), image.bytesPerLine())
-        return array[:, : image.width()].copy()
+        return qimage_to_array(self._image)
 
     def _dirty(self, a: QPointF, b: QPointF) -> QRect:
         """The widget area a stroke from a to b touched: only that part is repainted (a whole-canvas

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.core.datasets import ArrayDataset
+from cnnviz.core.data.datasets import ArrayDataset
 from cnnviz.qt.images import to_pixmap
 
 SOURCES = [("MNIST samples (shipped)", "samples-mnist"), ("Fashion-MNIST samples (shipped)", "samples-fashion"),

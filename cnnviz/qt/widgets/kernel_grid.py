@@ -11,9 +11,9 @@ from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
+from cnnviz.core.engine.render import colormap
 from cnnviz.core.errors import KernelError
-from cnnviz.core.kernel_edit import parse_cell
-from cnnviz.core.render import colormap
+from cnnviz.core.lab.kernel_edit import parse_cell
 
 
 class KernelGrid(QWidget):

@@ -1,0 +1,9 @@
+"""The names the app, the command line and session files share: where an input comes from and which
+view is on screen. One list each, so a new source or view is added in one place."""
+
+from __future__ import annotations
+
+#: Where the input comes from, in the order of the app's input tabs.
+INPUT_SOURCES = ("draw", "image", "dataset", "camera")
+#: The app's views, in the order of its view tabs.
+VIEWS = ("network", "lab", "explain", "compare", "train")

@@ -1,0 +1,541 @@
+"""The controller: owns the ViewState, the input pictures, the worker, model loading and the cadence.
+
+Widgets tell it what the user wants (``select_stage``, ``set_input``, ``load_model``, ...); it makes
+a new state, decides what has to be computed (cadence.py says when) and posts it to the worker;
+results come back to it and it hands each one to the views once, through its signals. Slow work
+other than frames goes out as a typed ``Job`` whose result comes back to that job's own callback,
+so one failure clears only its own job. Nothing here draws.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from cnnviz.core.data.datasets import ArrayDataset, load_dataset
+from cnnviz.core.data.imageio import read_image
+from cnnviz.core.engine.frame import FrameRequest, FrameResult
+from cnnviz.core.lab.kernel_lab import LabResult
+from cnnviz.core.lab.surgery import FilterEdit
+from cnnviz.core.models.zoo import ModelSpec, registry
+from cnnviz.core.teach.session import Session, load_session, save_session
+from cnnviz.core.train.evaluation import predict_samples
+from cnnviz.qt import cadence
+from cnnviz.qt.settings import Settings
+from cnnviz.qt.state import LabOptions, ViewState, frame_request, from_session, to_session
+from cnnviz.qt.worker import EditRequest, Job, Loaded, LoadRequest, WorkerThread
+
+DEFAULT_MODEL = "lenet5-mnist"
+#: Views whose result follows the input through a job of their own (one at a time each).
+FOLLOWERS = ("explain", "compare")
+
+
+class Controller(QObject):
+    state_changed = Signal(object, object)  # new ViewState, old ViewState
+    frame_ready = Signal(object)  # FrameResult whose maps, input and bars are new
+    details_ready = Signal(object)  # FrameResult with the secondary views (strip, chain, filters, steps)
+    frame_shown = Signal(object)  # FrameResult, after the views were given it
+    lab_ready = Signal(object)  # LabResult
+    model_loading = Signal(str)
+    model_loaded = Signal(object, str)  # ModelSpec, description
+    edited_changed = Signal(bool)
+    error = Signal(str)  # a sentence for the user; the last good state stays
+    cleared = Signal()  # the last error no longer applies
+    status = Signal(str)
+    trust_needed = Signal(str, str)  # path, message: ask the user, then load_model(path, trust=True)
+    input_changed = Signal(str, object)  # source, picture (a new image, pasted or opened)
+    image_opened = Signal(str)  # the path of an image file now used as the input
+    dataset_loaded = Signal(object)  # ArrayDataset
+    predictions_ready = Signal(object)  # predicted class index per dataset sample
+    session_opened = Signal(object)  # the Session applied
+    session_saved = Signal(str)
+
+    def __init__(self, state: ViewState, settings: Settings, remembered: bool = False) -> None:
+        super().__init__()
+        self.settings = settings
+        self._state = state
+        self._remembered = remembered  # the model came from the settings: fall back to the default if it fails
+        self._keep_error = False  # a message that must survive the next model load (fallbacks)
+        self._inputs: dict[str, np.ndarray] = {}
+        self._visible: Callable[[], frozenset[str] | None] = lambda: None
+        self.spec: ModelSpec | None = None  # the model on the worker, once loaded
+        self.device_in_use = ""
+        self.edited = False
+        self.last_frame: FrameResult | None = None
+        self.input_changed_at = 0.0  # when the input last changed source or picture (perf_counter)
+        self.frames_asked = 0  # frame requests made (tests count work asked for, never time)
+        self.dropped = 0  # frame requests replaced before they reached the worker (latest wins)
+        self._thread = WorkerThread()
+        worker = self.worker = self._thread.worker
+        worker.frame_ready.connect(self._frame_arrived)
+        worker.frame_done.connect(self._frame_done)
+        worker.frame_failed.connect(self._show_error)
+        worker.lab_ready.connect(self._lab_arrived)
+        worker.model_loaded.connect(self._model_loaded)
+        worker.load_failed.connect(self._load_failed)
+        worker.untrusted.connect(self.trust_needed)
+        worker.loading.connect(self.model_loading)
+        worker.job_done.connect(self._job_done)
+        worker.job_failed.connect(self._job_failed)
+        worker.edited.connect(self._edited)
+        worker.fell_back.connect(self._fell_back)
+        self._last_detail = 0.0
+        self._last_stamp = 0.0
+        self._detail_timer = self._timer(int(cadence.DETAIL_INTERVAL * 1000), lambda: self.refresh(detail=True,
+                                                                                                   again=True))
+        # the paint gate (CPU): the next frame goes out once the window has painted the last one
+        self._held: FrameRequest | None = None
+        self._awaiting_paint = False
+        self._in_flight = False
+        self._gate_timer = self._timer(int(cadence.PAINT_WAIT_S * 1000), self._gate_expired)
+        self._next: dict[str, object] = {}  # the latest unshown result of each kind (frame, lab)
+        self._busy: set[str] = set()  # follower jobs in flight
+        self._again: set[str] = set()
+        self._last_follow: dict[str, float] = {}
+        self._followers: dict[str, Callable[[ViewState, np.ndarray], Job | None]] = {}
+        self._follow_timer = self._timer(0, lambda: self.follow())
+        self._shut = False
+
+    def _timer(self, ms: int, slot: Callable[[], object]) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
+
+    # ---- state ----------------------------------------------------------------------------
+    @property
+    def state(self) -> ViewState:
+        return self._state
+
+    def _set(self, **changes: object) -> ViewState:
+        old = self._state
+        new = replace(old, **changes)  # type: ignore[arg-type]
+        if new != old:
+            self._state = new
+            self.state_changed.emit(new, old)
+        return new
+
+    def current_input(self) -> np.ndarray | None:
+        return self._inputs.get(self._state.source)
+
+    def set_visible_stages(self, visible: Callable[[], frozenset[str] | None]) -> None:
+        """How to ask which strip cards are on screen (only they get thumbnails)."""
+        self._visible = visible
+
+    def start(self) -> None:
+        """Load the state's model (the composition root calls this once the views are connected)."""
+        self._load()
+        self.load_dataset("samples-mnist", "")
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def set_input(self, source: str, rgb: np.ndarray, select: bool = False) -> None:
+        """A new picture from ``source``; recomputed at once when that source is the one shown."""
+        self._inputs[source] = rgb
+        if select and source != self._state.source:
+            self.set_source(source)
+        elif source == self._state.source:
+            if select:
+                self.input_changed_at = time.perf_counter()
+            self.refresh(detail=True if select else None)
+
+    def use_image(self, rgb: np.ndarray, note: str = "") -> None:
+        """An image (opened, pasted, from a session) becomes the input on the Image tab."""
+        self.cleared.emit()
+        if note:
+            self.status.emit(note)
+        self.input_changed.emit("image", rgb)
+        self.input_changed_at = time.perf_counter()
+        self.set_input("image", rgb, select=True)
+
+    def set_source(self, source: str) -> None:
+        if source == self._state.source:
+            return
+        self._set(source=source)
+        self.input_changed_at = time.perf_counter()
+        self.refresh(detail=True)  # another input: every view at once
+
+    def open_image(self, path: str) -> None:
+        """Read on the worker (a large image must not freeze the window); on failure the message shows
+        and the previous input stays."""
+        self.status.emit(f"opening {Path(path).name}...")
+
+        def done(image: object) -> None:
+            self.image_opened.emit(str(Path(path).resolve()))
+            self.use_image(image.rgb, " ".join(image.notes))  # type: ignore[attr-defined]
+
+        self.run_job("image", lambda _loaded: read_image(path), done)
+
+    def load_dataset(self, name: str, root: str) -> None:
+        self.run_job("dataset", lambda _loaded: load_dataset(name, root or None, train=False),
+                     self.dataset_loaded.emit)
+
+    def scan_dataset(self, data: ArrayDataset) -> None:
+        """Which samples the model gets wrong, as the live view would predict each one."""
+        self.status.emit("looking for misclassified samples...")
+
+        def scan(loaded: Loaded) -> np.ndarray:
+            assert loaded.model is not None
+            return predict_samples(loaded.model, data.images)
+
+        def done(predicted: object) -> None:
+            predicted = np.asarray(predicted)
+            wrong = int((predicted != data.labels).sum())
+            self.status.emit(f"{wrong} of {len(predicted)} samples are misclassified by {self._state.model}.")
+            self.predictions_ready.emit(predicted)
+
+        self.run_job("scan", scan, done)
+
+    # ---- what is shown --------------------------------------------------------------------
+    def select_stage(self, name: str) -> None:
+        if name != self._state.stage:
+            self._set(stage=name)
+            self.refresh(detail=True)
+
+    def select_channel(self, channel: int) -> None:
+        if channel >= 0:
+            self._set(channel=channel)
+        self.refresh(detail=True)
+
+    def set_in_channel(self, channel: int | None) -> None:
+        self._set(in_channel=channel)
+        self.refresh(detail=True)
+
+    def set_options(self, **options: object) -> None:
+        """View options (per_channel, top_k, magnitude_map, occlusion, explain, compare_mode, presenter)."""
+        old = self._state
+        new = self._set(**options)
+        if "magnitude_map" in options:
+            self.settings.magnitude_map = new.magnitude_map
+        if "top_k" in options:
+            self.settings.top_k = new.top_k
+        if new != old and ({"explain", "compare_mode"} & set(options)):
+            self.follow(force=True)
+        elif new != old and set(options) - {"presenter"}:
+            self.refresh(detail=True)
+
+    def set_view(self, view: str) -> None:
+        """A view tab was chosen: a hidden view is refreshed when it is shown, not every frame."""
+        if self._set(view=view).view == "lab":
+            self._submit_lab()
+        self.follow(force=True)
+
+    def set_lab(self, options: LabOptions) -> None:
+        self._set(lab=options)
+        self._submit_lab()
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Freeze: inputs are still taken but nothing is recomputed or repainted; unfreezing shows the latest."""
+        self._set(frozen=frozen)
+        if frozen:
+            self._next.clear()
+            self.status.emit("FROZEN: the views hold still (F goes live again).")
+        else:
+            self.refresh(detail=True)
+
+    def edit_filter(self, edit: FilterEdit | None) -> None:
+        """Put a kernel into a filter of the model (None: back to the trained weights)."""
+        self.worker.submit(EditRequest(edit))
+
+    def _submit_lab(self) -> None:
+        """The lab recomputes only while it is on screen."""
+        rgb = self.current_input()
+        if rgb is not None and self._state.view == "lab" and not self._state.frozen and not self._shut:
+            self.worker.submit(lab_request(self._state, rgb))
+
+    # ---- frames ---------------------------------------------------------------------------
+    def refresh(self, detail: bool | None = None, again: bool = False) -> None:
+        """Ask for a frame of the current input; ``detail`` None lets the cadence decide whether the
+        secondary views come too. ``again`` redraws the last input (its latency counts from that input)."""
+        state = self._state
+        if state.frozen or self._shut:
+            return
+        if not again:
+            self._submit_lab()
+        rgb = self.current_input()
+        if rgb is None or self.spec is None:
+            return
+        now = time.perf_counter()
+        if detail is None:
+            detail = cadence.detail_due(now, self._last_detail)
+        if detail:
+            self._last_detail = now
+            self._detail_timer.stop()
+        elif not self._detail_timer.isActive():
+            self._detail_timer.start()  # the secondary views catch up with the last input once it stops
+        stamp = self._last_stamp if again and self._last_stamp else now
+        self._last_stamp = stamp
+        self.frames_asked += 1
+        request = frame_request(state, rgb, detail=detail, visible=self._visible() if detail else None, stamp=stamp)
+        self._send(request)
+
+    def _send(self, request: FrameRequest) -> None:
+        """The paint gate (on the CPU): while a frame is on the worker or its result is not painted yet,
+        the newest request waits here (latest wins), so a paint and the next forward pass never share the
+        two cores (PySide6 holds the GIL through Qt's paint calls). Flipped on and off inside one ResNet-18
+        bench run on the 2-core VM (when the gate sat in the worker): p50 46.1 -> 43.3 ms, 1 % fewer
+        updates. Not on a GPU, where overlapping them is what lets the updates outrun the paint."""
+        if self._gated():
+            if self._held is not None:
+                self.dropped += 1
+                if self._held.detail and not request.detail:  # never lose a refresh of the details
+                    request = replace(request, detail=True, visible=self._held.visible)
+            self._held = request
+            return
+        self._in_flight = True
+        self.worker.submit(request)
+
+    def _gated(self) -> bool:
+        return self.device_in_use.startswith("cpu") and (self._in_flight or self._awaiting_paint
+                                                         or "frame" in self._next)
+
+    def _try_release(self) -> None:
+        if self._held is not None and not self._gated():
+            held, self._held = self._held, None
+            self._in_flight = True
+            self.worker.submit(held)
+
+    def _gate_expired(self) -> None:
+        self._awaiting_paint = False  # never wait for a paint for ever: a hidden window does not paint
+        self._try_release()
+
+    def painted(self) -> None:
+        """The window has painted the last frame it was given: the next one may go."""
+        if self._awaiting_paint:
+            self._awaiting_paint = False
+            self._gate_timer.stop()
+            self._try_release()
+
+    def _frame_done(self) -> None:
+        self._in_flight = False
+        self._try_release()
+
+    def _frame_arrived(self, result: FrameResult) -> None:
+        self._queue("frame", result)
+
+    def _lab_arrived(self, result: LabResult) -> None:
+        self._queue("lab", result)
+
+    def _queue(self, kind: str, result: object) -> None:
+        """Results that arrive while the GUI is busy replace each other: only the latest is shown, so a
+        slow paint never builds a backlog (latest wins on this side of the worker too)."""
+        first = kind not in self._next
+        self._next[kind] = result
+        if first:
+            QTimer.singleShot(0, lambda: self._show(kind))
+
+    def _show(self, kind: str) -> None:
+        result = self._next.pop(kind, None)
+        if result is None or self._state.frozen or self._shut:
+            self._try_release()
+            return
+        if kind == "lab":
+            self.lab_ready.emit(result)
+            return
+        assert isinstance(result, FrameResult)
+        previous, self.last_frame = self.last_frame, result
+        if self._state.stage not in {s.name for s in result.stages}:
+            # the first result, or a model without the chosen stage (a result still in flight for an
+            # earlier choice is shown, but never overrides the user's choice)
+            self._set(stage=result.selected)
+        self._awaiting_paint = self.device_in_use.startswith("cpu")
+        if previous is None or result.mosaic is not previous.mosaic:  # (the same input's details: maps drawn)
+            self.frame_ready.emit(result)
+        if result.detail:
+            self.details_ready.emit(result)
+        self.frame_shown.emit(result)
+        if self._awaiting_paint:
+            self._gate_timer.start()
+        self.follow()
+
+    # ---- followers: explanation and comparison --------------------------------------------
+    def add_follower(self, view: str, make_job: Callable[[ViewState, np.ndarray], Job | None]) -> None:
+        """``make_job(state, rgb)`` makes the job that refreshes ``view`` for the current input (or None)."""
+        self._followers[view] = make_job
+
+    def follow(self, force: bool = False) -> None:
+        """Refresh the explanation or comparison on screen, at most every FOLLOW_INTERVAL seconds and one
+        job at a time (the latest input wins)."""
+        view = self._state.view
+        make_job = self._followers.get(view)
+        if make_job is None or self._state.frozen or self._shut:
+            return
+        if view in self._busy:
+            self._again.add(view)
+            return
+        now = time.perf_counter()
+        wait = cadence.follow_wait(now, self._last_follow.get(view, 0.0))
+        if not force and wait > 0:
+            if not self._follow_timer.isActive():
+                self._follow_timer.start(int(wait * 1000) + 1)
+            return
+        rgb = self.current_input()
+        if rgb is None or self.spec is None:
+            return
+        job = make_job(self._state, rgb)
+        if job is None:
+            return
+        self._last_follow[view] = now
+        self._busy.add(view)
+
+        def finished(_value: object = None) -> None:
+            self._busy.discard(view)
+            if view in self._again:
+                self._again.discard(view)
+                self.follow(force=True)
+
+        done, failed = job.done, job.failed
+
+        def on_done(value: object) -> None:
+            done(value)
+            finished()
+
+        def on_failed(message: str) -> None:
+            if failed is not None:
+                failed(message)
+            finished()
+
+        self.worker.submit(replace(job, kind=view, done=on_done, failed=on_failed))
+
+    # ---- jobs -----------------------------------------------------------------------------
+    def run_job(self, kind: str, fn: Callable[[Loaded], object], done: Callable[[object], None],
+                failed: Callable[[str], None] | None = None) -> None:
+        """Run ``fn`` on the worker; ``done(result)`` (or ``failed(sentence)``, after the message is shown)
+        on the GUI thread. A newer job of the same kind replaces one that has not started."""
+        self.worker.submit(Job(kind, fn, done, failed))
+
+    def _job_done(self, job: Job, result: object) -> None:
+        if not self._shut:
+            job.done(result)
+
+    def _job_failed(self, job: Job, message: str) -> None:
+        self._show_error(message)
+        if job.failed is not None and not self._shut:
+            job.failed(message)
+
+    # ---- the model ------------------------------------------------------------------------
+    def load_model(self, name: str, trust: bool = False, untrained: bool | None = None,
+                   device: str | None = None) -> None:
+        state = self._state
+        if untrained is None:
+            family = registry()[name].family if name in registry() else ""
+            # random weights are a choice for ImageNet families only
+            untrained = state.untrained if (name == state.model or family == "imagenet") else False
+        self._set(model=name, untrained=untrained, device=device or state.device)
+        self._load(trust)
+
+    def set_device(self, device: str) -> None:
+        self.load_model(self._state.model, device=device)
+
+    def _load(self, trust: bool = False) -> None:
+        state = self._state
+        self.worker.submit(LoadRequest(state.model, state.device, state.untrained, trust))
+
+    def _model_loaded(self, spec: ModelSpec, description: str, device: str) -> None:
+        if not self._keep_error:
+            self.cleared.emit()
+        self._keep_error = False
+        self._remembered = False
+        self.spec = spec
+        self.device_in_use = device
+        self._held, self._in_flight, self._awaiting_paint = None, False, False
+        state = self._state
+        if state.model in registry():
+            self.settings.model = state.model
+            self.settings.untrained = state.untrained
+        self.settings.device = state.device
+        notes = spec.notes
+        self.status.emit(f"{description} loaded" + (f" | {notes[0]}" if notes else ""))
+        self.model_loaded.emit(spec, description)
+        self.refresh(detail=True)  # a new model: every view at once
+
+    def _load_failed(self, name: str, message: str) -> None:
+        if self._remembered and self.last_frame is None and name != DEFAULT_MODEL:
+            # the remembered model cannot load any more (weights gone, device gone): start on the default
+            self._remembered = False
+            self._keep_error = True
+            self._show_error(f"{message} Opened {DEFAULT_MODEL} instead.")
+            self.load_model(DEFAULT_MODEL)
+            return
+        if self.spec is not None and name != self.spec.name:
+            self._set(model=self.spec.name)  # the previous model is still the one on the worker
+        self._show_error(message)
+
+    def _fell_back(self, device: str) -> None:
+        self._keep_error = True
+        self.device_in_use = device
+        self._set(device=device)
+
+    def _edited(self, edited: bool) -> None:
+        self.edited = edited
+        self.edited_changed.emit(edited)
+        self.refresh()
+
+    def _show_error(self, message: str) -> None:
+        self.error.emit(message)
+
+    # ---- sessions -------------------------------------------------------------------------
+    def session(self) -> Session:
+        return to_session(self._state, self.current_input())
+
+    def save_session(self, path: str | Path) -> None:
+        """Gather the state here, encode and write it on the worker (a photo's PNG takes a while)."""
+        session = self.session()
+        self.status.emit("saving the session...")
+
+        def done(saved: object) -> None:
+            self.status.emit(f"session saved to {saved}")
+            self.session_saved.emit(str(saved))
+
+        self.run_job("session-save", lambda _loaded: save_session(path, session), done)
+
+    def open_session(self, path: str | Path) -> None:
+        """Read on the worker (a session may hold a large image); applied when it arrives."""
+        self.status.emit(f"opening {Path(path).name}...")
+        self.run_job("session", lambda _loaded: load_session(path), lambda s: self.apply_session(s))  # type: ignore[arg-type]
+
+    def apply_session(self, session: Session) -> None:
+        old = self._state
+        new = from_session(old, session)
+        reload = (new.model, new.device, new.untrained) != (old.model, old.device, old.untrained)
+        self._state = new
+        self.state_changed.emit(new, old)
+        if session.input is not None:
+            if session.source == "draw" and session.input.ndim == 2:
+                self.input_changed.emit("draw", session.input)  # the canvas shows it, then sets it as the input
+            else:
+                rgb = session.input if session.input.ndim == 3 else np.repeat(session.input[..., None], 3, 2)
+                self.input_changed.emit("image", rgb)
+                self._inputs["image"] = rgb
+        self.session_opened.emit(session)
+        self.status.emit("session opened.")
+        if reload:
+            self._load()
+        else:
+            self.refresh(detail=True)
+
+    # ---- tests and shutting down ----------------------------------------------------------
+    def is_idle(self) -> bool:
+        """Nothing waits on the worker, nothing is held at the gate, no result is waiting to be shown."""
+        return self.worker.wait_idle(0) and self._held is None and not self._next and not self._busy
+
+    def join(self, timeout: float = 30.0) -> bool:
+        """Block until the worker has run everything posted so far (the results still arrive by signal)."""
+        return self.worker.wait_idle(timeout)
+
+    def shutdown(self) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        for timer in (self._detail_timer, self._gate_timer, self._follow_timer):
+            timer.stop()
+        self._thread.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.thread.isRunning()

@@ -1,0 +1,75 @@
+"""The tool bar: which model, on which device, how many classes the bars show, and the colour scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushButton, QSpinBox, QToolBar, QWidget
+
+from cnnviz.core.models.device import available_devices
+from cnnviz.core.models.zoo import registry, weights_present
+from cnnviz.qt.controller import Controller
+from cnnviz.qt.state import ViewState
+
+MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.bin *.ckpt);;All files (*)"
+
+
+class ModelBar(QToolBar):
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.controller = controller
+        self.setMovable(False)
+        state = controller.state
+        self.model_box = QComboBox()
+        self.model_box.setMinimumWidth(230)
+        for name, spec in registry().items():
+            if spec.weights is None:
+                mark = " (untrained)"
+            elif weights_present(spec):
+                mark = " (trained)"
+            else:
+                mark = " (weights not here)"
+            self.model_box.addItem(name + mark, name)
+        self.model_box.activated.connect(lambda _i: controller.load_model(self.model_box.currentData()))
+        self.model_box.setToolTip("The network to look inside; untrained ones have random weights.")
+        open_model = QPushButton("Open model file...")
+        open_model.setToolTip("Open your own checkpoint (.safetensors, .pt, .pth). Ctrl+Shift+O")
+        open_model.clicked.connect(self.open_model_dialog)
+        self.device_box = QComboBox()
+        self.device_box.addItems(["auto", *available_devices()])
+        self.device_box.activated.connect(lambda _i: controller.set_device(self.device_box.currentText()))
+        self.device_box.setToolTip("Where the forward pass runs; switching reloads the model there.")
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 20)
+        self.top_k.setValue(state.top_k)
+        self.top_k.setToolTip("How many classes the softmax bars show.")
+        self.top_k.valueChanged.connect(lambda v: controller.set_options(top_k=v))
+        self.per_channel = QCheckBox("per-channel scale")
+        self.per_channel.setChecked(state.per_channel)
+        self.per_channel.setToolTip("Scale each channel's colours to its own range (on) or share one range (off).")
+        self.per_channel.toggled.connect(lambda on: controller.set_options(per_channel=on))
+        for widget in (QLabel(" Model "), self.model_box, open_model, QLabel("  Device "), self.device_box,
+                       QLabel("  Top-k "), self.top_k, QLabel("  "), self.per_channel):
+            self.addWidget(widget)
+        self._show(state)
+        controller.state_changed.connect(lambda new, _old: self._show(new))
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        if path:
+            self.controller.load_model(path)
+
+    def _show(self, state: ViewState) -> None:
+        """Draw the state (a session, a fallback or the controller may have changed it)."""
+        index = self.model_box.findData(state.model)
+        if index < 0:
+            self.model_box.addItem(f"{Path(state.model).name} (file)", state.model)
+            index = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(index)
+        if self.device_box.findText(state.device) >= 0:
+            self.device_box.setCurrentText(state.device)
+        for widget, set_value in ((self.top_k, lambda: self.top_k.setValue(state.top_k)),
+                                  (self.per_channel, lambda: self.per_channel.setChecked(state.per_channel))):
+            widget.blockSignals(True)
+            set_value()
+            widget.blockSignals(False)

@@ -1,0 +1,390 @@
+"""The Train panel: train a zoo architecture inside the app and watch it learn.
+
+Training runs on its own thread (cnnviz.core.train.training, the same code as ``cnnviz train``);
+every batch reports its loss and accuracy by signal, the first-layer filters are redrawn
+every few steps as they form, and the curves repaint at most ten times a second, so the
+window stays responsive. Pause / resume / stop act between batches.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QStandardPaths, QThread, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnviz.core.models.architectures import ARCHITECTURES
+from cnnviz.core.train.training import EpochStats, TrainConfig, TrainControl, TrainResult
+from cnnviz.qt.controller import Controller
+
+DATASETS = {"samples-mnist": "MNIST samples (shipped, 200)", "samples-fashion": "Fashion-MNIST samples (shipped)",
+            "mnist": "MNIST (IDX files on disk)", "fashion-mnist": "Fashion-MNIST (IDX files on disk)",
+            "folder": "a folder of class sub-folders"}
+#: Redraw the first-layer filters every this many steps.
+FILTER_EVERY = 10
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    config: TrainConfig
+    root: str | None
+    device: str
+
+
+@dataclass
+class Trained:
+    """A finished run and everything save_trained needs."""
+
+    result: TrainResult
+    config: TrainConfig
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    sizes: tuple[int, int]
+
+
+class TrainRunner(QObject):
+    """Lives on the training thread."""
+
+    step = Signal(int, float, float)
+    filters = Signal(object)  # uint8 RGB grid of the first conv layer
+    epoch = Signal(object)  # EpochStats
+    finished = Signal(object)  # Trained
+    failed = Signal(str)
+    info = Signal(str)
+    saved = Signal(str, bool)  # path, open it in the main view
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.control = TrainControl()
+
+    @Slot(object, str, bool)
+    def save(self, trained: Trained, path: str, then_open: bool) -> None:
+        """Write the checkpoint, its model card and plots (the ``cnnviz train`` format), off the GUI thread."""
+        from cnnviz.core.train.training import save_trained
+
+        c = trained.config
+        command = (f"cnnviz app (Train panel): --model {c.arch} --dataset {c.dataset} --epochs {c.epochs} "
+                   f"--batch-size {c.batch_size} --lr {c.lr} --seed {c.seed}")
+        try:
+            save_trained(Path(path), trained.result, c, trained.class_names, trained.mean, trained.std,
+                         trained.sizes, command)
+        except OSError as exc:
+            self.failed.emit(f"Could not save {path}: {exc.strerror or exc}")
+            return
+        self.saved.emit(path, then_open)
+
+    @Slot(object)
+    def run(self, job: TrainJob) -> None:
+        import torch
+
+        from cnnviz.core.engine.render import filter_grid
+        from cnnviz.core.errors import CnnvizError
+        from cnnviz.core.models.device import resolve_device
+        from cnnviz.core.train.training import dataset_stats, train, training_data
+
+        try:
+            device = resolve_device(job.device)
+            train_data, test_data = training_data(job.config.dataset, job.root, job.config.seed)
+            mean, std = dataset_stats(train_data.images)
+            self.info.emit(f"training {job.config.arch} on {len(train_data)} images ({len(test_data)} to test) "
+                           f"on {device}")
+
+            def on_step(step: int, loss: float, accuracy: float, model: torch.nn.Module) -> None:
+                self.step.emit(step, loss, accuracy)
+                if step % FILTER_EVERY == 1:
+                    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+                    if conv is not None:
+                        with torch.no_grad():
+                            self.filters.emit(filter_grid(conv.weight.detach(), None, scale=6))
+
+            result = train(job.config, train_data, test_data, device, mean, std, on_epoch=self.epoch.emit,
+                           on_step=on_step, control=self.control)
+        except CnnvizError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the app goes on; the message says what happened
+            self.failed.emit(f"Training failed: {exc}")
+            return
+        self.finished.emit(Trained(result, job.config, train_data.class_names, mean, std,
+                                   (len(train_data), len(test_data))))
+
+
+class TrainPanel(QWidget):
+    open_model = Signal(str)  # a saved checkpoint to open in the main views
+    _start = Signal(object)
+    _save = Signal(object, str, bool)
+
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._device = lambda: controller.state.device
+        self.open_model.connect(controller.load_model)
+        self.arch = QComboBox()
+        self.arch.addItems(list(ARCHITECTURES))
+        self.dataset = QComboBox()
+        for key, label in DATASETS.items():
+            self.dataset.addItem(label, key)
+        self.root = QLineEdit()
+        self.root.setPlaceholderText("folder holding the dataset (not needed for the shipped samples)")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 200)
+        self.epochs.setValue(5)
+        self.batch = QSpinBox()
+        self.batch.setRange(4, 1024)
+        self.batch.setValue(32)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(0.0001, 0.5)
+        self.lr.setSingleStep(0.0005)
+        self.lr.setValue(0.003)
+        self.start_button = QPushButton("Train")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.save_button = QPushButton("Save...")
+        self.use_button = QPushButton("Open in main view")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self._save_dialog)
+        self.use_button.clicked.connect(self.use_in_main_view)
+        self.status = QLabel("Pick an architecture and a dataset, then Train.")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Architecture", self.arch)
+        form.addRow("Dataset", self.dataset)
+        root_row = QHBoxLayout()
+        root_row.addWidget(self.root, 1)
+        root_row.addWidget(browse)
+        form.addRow("Data folder", root_row)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Learning rate", self.lr)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button, self.save_button, self.use_button):
+            buttons.addWidget(button)
+
+        self.loss_plot = pg.PlotWidget(title="loss (per batch)")
+        self.loss_plot.setBackground("w")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen((67, 147, 195), width=1))
+        self.loss_smooth = self.loss_plot.plot([], [], pen=pg.mkPen((5, 48, 97), width=3))
+        self.acc_plot = pg.PlotWidget(title="accuracy: batches (line), test set per epoch (dots)")
+        self.acc_plot.setBackground("w")
+        self.acc_plot.setLabel("bottom", "step")
+        self.acc_plot.setYRange(0, 1)
+        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen((214, 96, 77), width=2))
+        self.test_curve = self.acc_plot.plot([], [], pen=None, symbol="o", symbolBrush=(103, 0, 31), symbolSize=10)
+        self.filter_view = pg.GraphicsLayoutWidget()
+        self.filter_view.setBackground("w")
+        box = self.filter_view.addViewBox(lockAspect=True, invertY=True)
+        box.setMenuEnabled(False)
+        self.filter_box = box
+        self.filter_item = pg.ImageItem(axisOrder="row-major")
+        box.addItem(self.filter_item)
+
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addLayout(buttons)
+        left.addWidget(self.status)
+        left.addWidget(QLabel("First-layer filters as they form"))
+        left.addWidget(self.filter_view, 1)
+        plots = QVBoxLayout()
+        plots.addWidget(self.loss_plot, 1)
+        plots.addWidget(self.acc_plot, 1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 2)
+        layout.addLayout(plots, 3)
+
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.accuracies: list[float] = []
+        self.test_points: list[tuple[int, float]] = []
+        self.trained: Trained | None = None
+        self.saved: Path | None = None
+        self._filters: np.ndarray | None = None
+        self._filters_shape: tuple[int, ...] = ()
+        self._dirty = False
+        self._redraw = QTimer(self)
+        self._redraw.setInterval(100)
+        self._redraw.timeout.connect(self._repaint)
+
+        self.thread = QThread()
+        self.thread.setObjectName("cnnviz-training")
+        self.runner = TrainRunner()
+        self.runner.moveToThread(self.thread)
+        self._start.connect(self.runner.run)
+        self._save.connect(self.runner.save)
+        self.runner.saved.connect(self._on_saved)
+        self.runner.step.connect(self._on_step)
+        self.runner.filters.connect(self._on_filters)
+        self.runner.epoch.connect(self._on_epoch)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.info.connect(self.status.setText)
+        self.thread.start()
+        self.running = False
+        self._buttons()
+
+    # ---- control ------------------------------------------------------------------------
+    def _buttons(self) -> None:
+        self.start_button.setEnabled(not self.running)
+        self.pause_button.setEnabled(self.running)
+        self.stop_button.setEnabled(self.running)
+        self.save_button.setEnabled(self.trained is not None and not self.running)
+        self.use_button.setEnabled(self.trained is not None and not self.running)
+        self.pause_button.setText("Resume" if self.runner.control.paused else "Pause")
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Dataset folder")
+        if folder:
+            self.root.setText(folder)
+
+    def start(self) -> None:
+        if self.running:
+            return
+        dataset = str(self.dataset.currentData())
+        config = TrainConfig(self.arch.currentText(), dataset, self.epochs.value(), self.batch.value(),
+                             float(self.lr.value()))
+        self.steps, self.losses, self.accuracies, self.test_points = [], [], [], []
+        self.trained, self.saved = None, None
+        self.runner.control = TrainControl()
+        self.running = True
+        self.status.setText("loading the data...")
+        self._buttons()
+        self._redraw.start()
+        self._start.emit(TrainJob(config, self.root.text().strip() or None, self._device()))
+
+    def toggle_pause(self) -> None:
+        control = self.runner.control
+        if control.paused:
+            control.resume()
+            self.status.setText("training...")
+        else:
+            control.pause()
+            self.status.setText("paused (Resume goes on from this batch)")
+        self._buttons()
+
+    def stop(self) -> None:
+        self.runner.control.stop()
+        self.status.setText("stopping after this batch...")
+
+    # ---- progress -----------------------------------------------------------------------
+    def _on_step(self, step: int, loss: float, accuracy: float) -> None:
+        self.steps.append(step)
+        self.losses.append(loss)
+        self.accuracies.append(accuracy)
+        self._dirty = True
+
+    def _on_filters(self, grid: np.ndarray) -> None:
+        self._filters = grid
+        self._dirty = True
+
+    def _on_epoch(self, stats: EpochStats) -> None:
+        self.test_points.append((self.steps[-1] if self.steps else 0, stats.test_accuracy))
+        self.status.setText(f"epoch {stats.epoch}: loss {stats.loss:.3f}, train accuracy "
+                            f"{stats.train_accuracy * 100:.1f} %, test accuracy {stats.test_accuracy * 100:.1f} %")
+        self._dirty = True
+
+    def _repaint(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        if self.steps:
+            x = np.asarray(self.steps)
+            loss = np.asarray(self.losses)
+            self.loss_curve.setData(x, loss)
+            window = max(1, min(20, len(loss) // 5))
+            smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+            self.loss_smooth.setData(x[window - 1:], smooth)
+            acc = np.convolve(np.asarray(self.accuracies), np.ones(window) / window, mode="valid")
+            self.acc_curve.setData(x[window - 1:], acc)
+        if self.test_points:
+            points = np.asarray(self.test_points)
+            self.test_curve.setData(points[:, 0], points[:, 1])
+        if self._filters is not None:
+            self.filter_item.setImage(np.ascontiguousarray(self._filters), autoLevels=False)
+            if self._filters.shape != self._filters_shape:
+                self._filters_shape = self._filters.shape
+                self.filter_box.autoRange(padding=0.02)
+
+    def _on_finished(self, trained: Trained) -> None:
+        self.running = False
+        self.trained = trained
+        self._dirty = True
+        self._repaint()
+        self._redraw.stop()
+        evaluation = trained.result.evaluation
+        accuracy = f"test accuracy {evaluation.accuracy * 100:.1f} %" if evaluation else "no evaluation"
+        stopped = " (stopped early)" if self.runner.control.stopped else ""
+        self.status.setText(f"done{stopped}: {len(trained.result.history)} epoch(s), {accuracy}. Save it, or open it "
+                            "in the main view.")
+        self._buttons()
+
+    def _on_failed(self, message: str) -> None:
+        self.running = False
+        self._redraw.stop()
+        self.status.setText(message)
+        self._buttons()
+
+    # ---- results ------------------------------------------------------------------------
+    def save(self, path: str | Path, then_open: bool = False) -> None:
+        """Save on the training thread; ``then_open`` opens the file in the main views once written."""
+        if self.trained is None:
+            return
+        out = Path(path)
+        if out.suffix != ".safetensors":
+            out = out.with_name(out.name + ".safetensors")
+        self.status.setText(f"saving {out.name}...")
+        self._save.emit(self.trained, str(out), then_open)
+
+    def _on_saved(self, path: str, then_open: bool) -> None:
+        self.saved = Path(path)
+        self.status.setText(f"saved {path} with its model card and plots.")
+        if then_open:
+            self.open_model.emit(path)
+
+    def _save_dialog(self) -> None:
+        if self.trained is None:
+            return
+        c = self.trained.config
+        path, _ = QFileDialog.getSaveFileName(self, "Save trained model", f"{c.arch}-{c.dataset}.safetensors",
+                                              "Weights (*.safetensors)")
+        if path:
+            self.save(path)
+
+    def use_in_main_view(self) -> None:
+        """Open the trained model in the main views (saved first, under the app's data folder if needed)."""
+        if self.trained is None:
+            return
+        if self.saved is not None:
+            self.open_model.emit(str(self.saved))
+            return
+        folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "trained"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        c = self.trained.config
+        self.save(folder / f"{c.arch}-{c.dataset}-{stamp}.safetensors", then_open=True)
+
+    def shutdown(self) -> None:
+        self.runner.control.stop()
+        self.thread.quit()
+        self.thread.wait(10_000)
