@@ -27,8 +27,8 @@ from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.bench_stats import ScenarioStats, summarise
 from cnnviz.core.lab.kernels import Kernel
-from cnnviz.qt.app import quiet_offscreen
-from cnnviz.qt.worker import JobRequest
+from cnnviz.qt.app import App, quiet_offscreen
+from cnnviz.qt.worker import Job, Loaded
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ def bare_forward_ms(model: torch.nn.Module, repeats: int = 20) -> float:
 class Driver:
     """Runs one scenario on one window and collects latencies."""
 
-    def __init__(self, window, scenario: Scenario, seconds: float) -> None:  # noqa: ANN001
-        self.window = window
+    def __init__(self, app: App, scenario: Scenario, seconds: float) -> None:
+        self.app = app
+        self.window = app.window
         self.scenario = scenario
         self.seconds = seconds
         self.latencies: list[float] = []
@@ -84,7 +85,7 @@ class Driver:
 
     # input generators -------------------------------------------------------------------------
     def _pen(self) -> None:
-        canvas = self.window.canvas
+        canvas = self.app.inputs.canvas
         t = self.step / 40.0
         point = QPointF(140 + 90 * np.cos(t) * np.sin(2.3 * t), 140 + 90 * np.sin(1.7 * t))
         kind = QEvent.Type.MouseButtonPress if self.step % 400 == 0 else QEvent.Type.MouseMove
@@ -98,10 +99,10 @@ class Driver:
         frame = self.photo.copy()
         frame[(self.step * 7) % 224, :, :] = 255  # the pixels change every frame, as a camera's do
         frame = np.roll(frame, self.step % 224, axis=1)
-        self.window._camera_frame(frame)
+        self.app.controller.set_input("camera", frame)
 
     def _edit(self) -> None:
-        grid = self.window.lab.grid
+        grid = self.app.lab.grid
         grid.set_cell_text(self.step % 3, (self.step // 3) % 3, f"{np.sin(self.step / 5):.3f}")
 
     # plumbing -------------------------------------------------------------------------------------
@@ -120,29 +121,28 @@ class Driver:
         return time.perf_counter()
 
     def run(self, app: QApplication) -> ScenarioStats:
-        window = self.window
+        controller, lab = self.app.controller, self.app.lab
         name = self.scenario.name
         generate: Callable[[], None]
         if name == "kernel-lab":
-            window.views.setCurrentWidget(window.lab)
-            window._inputs["image"] = self.lab_photo
-            window.tabs.setCurrentIndex(1)
-            window.lab.load_edge_bank()  # a bank of four kernels; the first becomes the 3x3 being edited
-            window.lab.set_current(Kernel("edited", np.zeros((3, 3), np.float32)))
+            self.window.show_view("lab")
+            controller.set_input("image", self.lab_photo, select=True)
+            lab.load_edge_bank()  # a bank of four kernels; the first becomes the 3x3 being edited
+            lab.set_current(Kernel("edited", np.zeros((3, 3), np.float32)))
             generate = self._edit
-            window.lab_painted.connect(lambda r: self._painted(r.stamp))
+            controller.lab_ready.connect(lambda r: self._painted(r.stamp))  # (after the lab panel drew it)
         elif name == "draw-lenet":
-            window.tabs.setCurrentIndex(0)
+            controller.set_source("draw")
             generate = self._pen
-            window.result_painted.connect(lambda r: self._painted(r.stamp))
+            controller.frame_shown.connect(lambda r: self._painted(r.stamp))
         else:
-            window.tabs.setCurrentIndex(3)
+            controller.set_source("camera")
             generate = self._frame
-            window.result_painted.connect(lambda r: self._painted(r.stamp))
-        worker = window._thread.worker
+            controller.frame_shown.connect(lambda r: self._painted(r.stamp))
+        worker = controller.worker
 
         def dropped_count() -> int:
-            return worker.dropped_lab if name == "kernel-lab" else worker.dropped
+            return worker.dropped_lab if name == "kernel-lab" else worker.dropped + controller.dropped
 
         dropped_before = dropped_count()
 
@@ -173,8 +173,8 @@ class Driver:
             self.step += 1
             app.processEvents()
         deadline = time.perf_counter() + 30
-        while time.perf_counter() < deadline and (window.last_result is None if name != "kernel-lab"
-                                                  else window.lab.last_result is None):
+        while time.perf_counter() < deadline and (controller.last_frame is None if name != "kernel-lab"
+                                                  else lab.last_result is None):
             app.processEvents()
             time.sleep(0.005)
         self.started = time.perf_counter()
@@ -183,7 +183,7 @@ class Driver:
         elapsed = self.ended - self.started  # the input window (results painted after it are not counted)
         model = worker.model
         if name == "kernel-lab":
-            image, bank = window._inputs["image"], list(window.lab.bank)
+            image, bank = self.lab_photo, list(lab.bank)
             forward = on_worker(worker, lambda _model: _lab_compute_ms(image, bank))
         else:
             forward = on_worker(worker, bare_forward_ms)
@@ -199,13 +199,13 @@ def on_worker(worker, fn: Callable[[object], float]) -> float:  # noqa: ANN001
     done = threading.Event()
     box: list[float] = []
 
-    def job(model: object) -> None:
+    def job(loaded: Loaded) -> None:
         try:
-            box.append(fn(model))
+            box.append(fn(loaded.model))
         finally:
             done.set()
 
-    worker.submit(JobRequest("bench-bare", job))
+    worker.submit(Job("bench-bare", job, lambda _result: None))
     if not done.wait(300) or not box:
         raise RuntimeError("The bare measurement on the worker thread did not finish.")
     return box[0]
@@ -232,7 +232,7 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
 
     from PySide6.QtCore import QSettings
 
-    from cnnviz.qt.main_window import MainWindow
+    from cnnviz.qt.app import build_app
     from cnnviz.qt.settings import Settings
 
     scenario = SCENARIOS[name]
@@ -242,15 +242,16 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
     # (and never hand QSettings a device path: it saves by writing a temporary file and renaming it)
     folder = tempfile.mkdtemp(prefix="cnnviz-bench-")
     settings = Settings(QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(scenario.model, device, untrained=scenario.untrained, settings=settings)
+    built = build_app(scenario.model, device, untrained=scenario.untrained, settings=settings)
+    window = built.window
     window.resize(1500, 920)
     window.show()
     try:
         deadline = time.perf_counter() + 60
-        while window._thread.worker.model is None and time.perf_counter() < deadline:
+        while built.controller.spec is None and time.perf_counter() < deadline:
             app.processEvents()
             time.sleep(0.01)
-        return Driver(window, scenario, seconds).run(app)
+        return Driver(built, scenario, seconds).run(app)
     finally:
         window.close()  # (closing shuts the window's worker down)
         window.shutdown()

@@ -27,7 +27,7 @@ from cnnviz.core.teach.session import Session, load_session, save_session
 from cnnviz.core.train.evaluation import predict_samples
 from cnnviz.qt import cadence
 from cnnviz.qt.settings import Settings
-from cnnviz.qt.state import LabOptions, ViewState, frame_request, from_session, to_session
+from cnnviz.qt.state import LabOptions, ViewState, frame_request, from_session, lab_request, to_session
 from cnnviz.qt.worker import EditRequest, Job, Loaded, LoadRequest, WorkerThread
 
 DEFAULT_MODEL = "lenet5-mnist"
