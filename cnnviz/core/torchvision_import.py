@@ -47,7 +47,7 @@ def _stand_in() -> types.ModuleType:
                               "cnnviz.core.torchvision_import")
     module._cnnviz_stand_in = True  # type: ignore[attr-defined]
     module.is_compile_supported = _is_compile_supported  # type: ignore[attr-defined]
-    module.__getattr__ = _other_name  # type: ignore[attr-defined]
+    module.__getattr__ = _other_name  # type: ignore[method-assign]  # PEP 562: a module-level __getattr__
     return module
 
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.choices import INPUT_SOURCES
+from cnnviz.qt import session_files
 from cnnviz.qt.classroom.export import Export
 from cnnviz.qt.classroom.presenter import Presenter
 from cnnviz.qt.classroom.sessions import Sessions
@@ -164,7 +165,7 @@ def run_app(args: argparse.Namespace) -> int:
     session = {"opened": False}
     controller.session_opened.connect(lambda _s: session.update(opened=True))
     if args.session:
-        controller.open_session(args.session)
+        session_files.open_file(controller, args.session)
     if args.presenter:
         app.presenter.toggle()
     if args.tour:

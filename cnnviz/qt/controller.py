@@ -12,27 +12,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from cnnviz.core.data.datasets import ArrayDataset, load_dataset
-from cnnviz.core.data.imageio import read_image
-from cnnviz.core.engine.frame import FrameRequest, FrameResult
+from cnnviz.core.data.datasets import ArrayDataset
+from cnnviz.core.engine.frame import FrameResult
 from cnnviz.core.lab.kernel_lab import LabResult
 from cnnviz.core.lab.surgery import FilterEdit
 from cnnviz.core.models.zoo import ModelSpec, registry
-from cnnviz.core.teach.session import Session, load_session, save_session
-from cnnviz.core.train.evaluation import predict_samples
-from cnnviz.qt import cadence
+from cnnviz.qt import cadence, input_jobs
+from cnnviz.qt.followers import Followers
+from cnnviz.qt.paint_gate import PaintGate
 from cnnviz.qt.settings import Settings
-from cnnviz.qt.state import LabOptions, ViewState, frame_request, from_session, lab_request, to_session
+from cnnviz.qt.state import LabOptions, ViewState, frame_request, lab_request
 from cnnviz.qt.worker import EditRequest, Job, Loaded, LoadRequest, WorkerThread
 
 DEFAULT_MODEL = "lenet5-mnist"
-#: Views whose result follows the input through a job of their own (one at a time each).
-FOLLOWERS = ("explain", "compare")
 
 
 class Controller(QObject):
@@ -69,12 +65,11 @@ class Controller(QObject):
         self.last_frame: FrameResult | None = None
         self.input_changed_at = 0.0  # when the input last changed source or picture (perf_counter)
         self.frames_asked = 0  # frame requests made (tests count work asked for, never time)
-        self.dropped = 0  # frame requests replaced before they reached the worker (latest wins)
         self._thread = WorkerThread()
         worker = self.worker = self._thread.worker
         worker.frame_ready.connect(self._frame_arrived)
-        worker.frame_done.connect(self._frame_done)
-        worker.frame_failed.connect(self._show_error)
+        worker.frame_done.connect(lambda: self.gate.done())
+        worker.frame_failed.connect(self.error)
         worker.lab_ready.connect(self._lab_arrived)
         worker.model_loaded.connect(self._model_loaded)
         worker.load_failed.connect(self._load_failed)
@@ -86,27 +81,14 @@ class Controller(QObject):
         worker.fell_back.connect(self._fell_back)
         self._last_detail = 0.0
         self._last_stamp = 0.0
-        self._detail_timer = self._timer(int(cadence.DETAIL_INTERVAL * 1000), lambda: self.refresh(detail=True,
-                                                                                                   again=True))
-        # the paint gate (CPU): the next frame goes out once the window has painted the last one
-        self._held: FrameRequest | None = None
-        self._awaiting_paint = False
-        self._in_flight = False
-        self._gate_timer = self._timer(int(cadence.PAINT_WAIT_S * 1000), self._gate_expired)
+        self._detail_timer = QTimer(self)  # the secondary views catch up with the last input once it stops
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(int(cadence.DETAIL_INTERVAL * 1000))
+        self._detail_timer.timeout.connect(lambda: self.refresh(detail=True, again=True))
+        self.gate = PaintGate(worker.submit, self)  # on the CPU, the next frame waits for the last one's paint
+        self.followers = Followers(worker.submit, self)
         self._next: dict[str, object] = {}  # the latest unshown result of each kind (frame, lab)
-        self._busy: set[str] = set()  # follower jobs in flight
-        self._again: set[str] = set()
-        self._last_follow: dict[str, float] = {}
-        self._followers: dict[str, Callable[[ViewState, np.ndarray], Job | None]] = {}
-        self._follow_timer = self._timer(0, lambda: self.follow())
         self._shut = False
-
-    def _timer(self, ms: int, slot: Callable[[], object]) -> QTimer:
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(ms)
-        timer.timeout.connect(slot)
-        return timer
 
     # ---- state ----------------------------------------------------------------------------
     @property
@@ -124,8 +106,7 @@ class Controller(QObject):
     def current_input(self) -> np.ndarray | None:
         return self._inputs.get(self._state.source)
 
-    def set_visible_stages(self, visible: Callable[[], frozenset[str] | None]) -> None:
-        """How to ask which strip cards are on screen (only they get thumbnails)."""
+    def set_visible_stages(self, visible: Callable[[], frozenset[str] | None]) -> None:  # (only they get thumbnails)
         self._visible = visible
 
     def start(self) -> None:
@@ -160,36 +141,14 @@ class Controller(QObject):
         self.input_changed_at = time.perf_counter()
         self.refresh(detail=True)  # another input: every view at once
 
-    def open_image(self, path: str) -> None:
-        """Read on the worker (a large image must not freeze the window); on failure the message shows
-        and the previous input stays."""
-        self.status.emit(f"opening {Path(path).name}...")
-
-        def done(image: object) -> None:
-            self.image_opened.emit(str(Path(path).resolve()))
-            self.use_image(image.rgb, " ".join(image.notes))  # type: ignore[attr-defined]
-
-        self.run_job("image", lambda _loaded: read_image(path), done)
+    def open_image(self, path: str) -> None:  # (read on the worker; a failure keeps the last input)
+        input_jobs.open_image(self, path)
 
     def load_dataset(self, name: str, root: str) -> None:
-        self.run_job("dataset", lambda _loaded: load_dataset(name, root or None, train=False),
-                     self.dataset_loaded.emit)
+        input_jobs.load_dataset(self, name, root)
 
-    def scan_dataset(self, data: ArrayDataset) -> None:
-        """Which samples the model gets wrong, as the live view would predict each one."""
-        self.status.emit("looking for misclassified samples...")
-
-        def scan(loaded: Loaded) -> np.ndarray:
-            assert loaded.model is not None
-            return predict_samples(loaded.model, data.images)
-
-        def done(predicted: object) -> None:
-            predicted = np.asarray(predicted)
-            wrong = int((predicted != data.labels).sum())
-            self.status.emit(f"{wrong} of {len(predicted)} samples are misclassified by {self._state.model}.")
-            self.predictions_ready.emit(predicted)
-
-        self.run_job("scan", scan, done)
+    def scan_dataset(self, data: ArrayDataset) -> None:  # (the samples the model gets wrong)
+        input_jobs.scan_dataset(self, data)
 
     # ---- what is shown --------------------------------------------------------------------
     def select_stage(self, name: str) -> None:
@@ -234,6 +193,7 @@ class Controller(QObject):
         self._set(frozen=frozen)
         if frozen:
             self._next.clear()
+            self.gate.shown(False)  # (what was waiting to be shown never will be)
             self.status.emit("FROZEN: the views hold still (F goes live again).")
         else:
             self.refresh(detail=True)
@@ -271,51 +231,20 @@ class Controller(QObject):
         stamp = self._last_stamp if again and self._last_stamp else now
         self._last_stamp = stamp
         self.frames_asked += 1
-        request = frame_request(state, rgb, detail=detail, visible=self._visible() if detail else None, stamp=stamp)
-        self._send(request)
+        self.gate.send(frame_request(state, rgb, detail=detail, visible=self._visible() if detail else None,
+                                     stamp=stamp))
 
-    def _send(self, request: FrameRequest) -> None:
-        """The paint gate (on the CPU): while a frame is on the worker or its result is not painted yet,
-        the newest request waits here (latest wins), so a paint and the next forward pass never share the
-        two cores (PySide6 holds the GIL through Qt's paint calls). Flipped on and off inside one ResNet-18
-        bench run on the 2-core VM (when the gate sat in the worker): p50 46.1 -> 43.3 ms, 1 % fewer
-        updates. Not on a GPU, where overlapping them is what lets the updates outrun the paint."""
-        if self._gated():
-            if self._held is not None:
-                self.dropped += 1
-                if self._held.detail and not request.detail:  # never lose a refresh of the details
-                    request = replace(request, detail=True, visible=self._held.visible)
-            self._held = request
-            return
-        self._in_flight = True
-        self.worker.submit(request)
-
-    def _gated(self) -> bool:
-        return self.device_in_use.startswith("cpu") and (self._in_flight or self._awaiting_paint
-                                                         or "frame" in self._next)
-
-    def _try_release(self) -> None:
-        if self._held is not None and not self._gated():
-            held, self._held = self._held, None
-            self._in_flight = True
-            self.worker.submit(held)
-
-    def _gate_expired(self) -> None:
-        self._awaiting_paint = False  # never wait for a paint for ever: a hidden window does not paint
-        self._try_release()
+    @property
+    def dropped(self) -> int:
+        """Frame requests replaced before they reached the worker (latest wins)."""
+        return self.gate.dropped
 
     def painted(self) -> None:
         """The window has painted the last frame it was given: the next one may go."""
-        if self._awaiting_paint:
-            self._awaiting_paint = False
-            self._gate_timer.stop()
-            self._try_release()
-
-    def _frame_done(self) -> None:
-        self._in_flight = False
-        self._try_release()
+        self.gate.painted()
 
     def _frame_arrived(self, result: FrameResult) -> None:
+        self.gate.queued = True
         self._queue("frame", result)
 
     def _lab_arrived(self, result: LabResult) -> None:
@@ -331,11 +260,12 @@ class Controller(QObject):
 
     def _show(self, kind: str) -> None:
         result = self._next.pop(kind, None)
-        if result is None or self._state.frozen or self._shut:
-            self._try_release()
-            return
         if kind == "lab":
-            self.lab_ready.emit(result)
+            if result is not None and not self._state.frozen and not self._shut:
+                self.lab_ready.emit(result)
+            return
+        if result is None or self._state.frozen or self._shut:
+            self.gate.shown(False)
             return
         assert isinstance(result, FrameResult)
         previous, self.last_frame = self.last_frame, result
@@ -343,64 +273,23 @@ class Controller(QObject):
             # the first result, or a model without the chosen stage (a result still in flight for an
             # earlier choice is shown, but never overrides the user's choice)
             self._set(stage=result.selected)
-        self._awaiting_paint = self.device_in_use.startswith("cpu")
         if previous is None or result.mosaic is not previous.mosaic:  # (the same input's details: maps drawn)
             self.frame_ready.emit(result)
         if result.detail:
             self.details_ready.emit(result)
         self.frame_shown.emit(result)
-        if self._awaiting_paint:
-            self._gate_timer.start()
+        self.gate.shown(True)
         self.follow()
 
     # ---- followers: explanation and comparison --------------------------------------------
     def add_follower(self, view: str, make_job: Callable[[ViewState, np.ndarray], Job | None]) -> None:
         """``make_job(state, rgb)`` makes the job that refreshes ``view`` for the current input (or None)."""
-        self._followers[view] = make_job
+        self.followers.add(view, make_job)
 
     def follow(self, force: bool = False) -> None:
-        """Refresh the explanation or comparison on screen, at most every FOLLOW_INTERVAL seconds and one
-        job at a time (the latest input wins)."""
-        view = self._state.view
-        make_job = self._followers.get(view)
-        if make_job is None or self._state.frozen or self._shut:
-            return
-        if view in self._busy:
-            self._again.add(view)
-            return
-        now = time.perf_counter()
-        wait = cadence.follow_wait(now, self._last_follow.get(view, 0.0))
-        if not force and wait > 0:
-            if not self._follow_timer.isActive():
-                self._follow_timer.start(int(wait * 1000) + 1)
-            return
-        rgb = self.current_input()
-        if rgb is None or self.spec is None:
-            return
-        job = make_job(self._state, rgb)
-        if job is None:
-            return
-        self._last_follow[view] = now
-        self._busy.add(view)
-
-        def finished(_value: object = None) -> None:
-            self._busy.discard(view)
-            if view in self._again:
-                self._again.discard(view)
-                self.follow(force=True)
-
-        done, failed = job.done, job.failed
-
-        def on_done(value: object) -> None:
-            done(value)
-            finished()
-
-        def on_failed(message: str) -> None:
-            if failed is not None:
-                failed(message)
-            finished()
-
-        self.worker.submit(replace(job, kind=view, done=on_done, failed=on_failed))
+        """Refresh the explanation or comparison on screen (see followers.py)."""
+        if not self._shut and self.spec is not None:
+            self.followers.follow(self._state, self.current_input(), force, lambda: self.follow(force=True))
 
     # ---- jobs -----------------------------------------------------------------------------
     def run_job(self, kind: str, fn: Callable[[Loaded], object], done: Callable[[object], None],
@@ -414,7 +303,7 @@ class Controller(QObject):
             job.done(result)
 
     def _job_failed(self, job: Job, message: str) -> None:
-        self._show_error(message)
+        self.error.emit(message)
         if job.failed is not None and not self._shut:
             job.failed(message)
 
@@ -431,7 +320,6 @@ class Controller(QObject):
 
     def set_device(self, device: str) -> None:
         self.load_model(self._state.model, device=device)
-
     def _load(self, trust: bool = False) -> None:
         state = self._state
         self.worker.submit(LoadRequest(state.model, state.device, state.untrained, trust))
@@ -443,7 +331,7 @@ class Controller(QObject):
         self._remembered = False
         self.spec = spec
         self.device_in_use = device
-        self._held, self._in_flight, self._awaiting_paint = None, False, False
+        self.gate.reset(device.startswith("cpu"))
         state = self._state
         if state.model in registry():
             self.settings.model = state.model
@@ -459,16 +347,17 @@ class Controller(QObject):
             # the remembered model cannot load any more (weights gone, device gone): start on the default
             self._remembered = False
             self._keep_error = True
-            self._show_error(f"{message} Opened {DEFAULT_MODEL} instead.")
+            self.error.emit(f"{message} Opened {DEFAULT_MODEL} instead.")
             self.load_model(DEFAULT_MODEL)
             return
         if self.spec is not None and name != self.spec.name:
             self._set(model=self.spec.name)  # the previous model is still the one on the worker
-        self._show_error(message)
+        self.error.emit(message)
 
     def _fell_back(self, device: str) -> None:
         self._keep_error = True
         self.device_in_use = device
+        self.gate.reset(device.startswith("cpu"))
         self._set(device=device)
 
     def _edited(self, edited: bool) -> None:
@@ -476,45 +365,14 @@ class Controller(QObject):
         self.edited_changed.emit(edited)
         self.refresh()
 
-    def _show_error(self, message: str) -> None:
-        self.error.emit(message)
-
-    # ---- sessions -------------------------------------------------------------------------
-    def session(self) -> Session:
-        return to_session(self._state, self.current_input())
-
-    def save_session(self, path: str | Path) -> None:
-        """Gather the state here, encode and write it on the worker (a photo's PNG takes a while)."""
-        session = self.session()
-        self.status.emit("saving the session...")
-
-        def done(saved: object) -> None:
-            self.status.emit(f"session saved to {saved}")
-            self.session_saved.emit(str(saved))
-
-        self.run_job("session-save", lambda _loaded: save_session(path, session), done)
-
-    def open_session(self, path: str | Path) -> None:
-        """Read on the worker (a session may hold a large image); applied when it arrives."""
-        self.status.emit(f"opening {Path(path).name}...")
-        self.run_job("session", lambda _loaded: load_session(path), lambda s: self.apply_session(s))  # type: ignore[arg-type]
-
-    def apply_session(self, session: Session) -> None:
+    # ---- sessions (session_files.py reads, writes and applies them) -------------------------
+    def restore(self, state: ViewState, pictures: dict[str, np.ndarray]) -> None:
+        """Take a whole state (a session's) and input pictures at once; reload the model if it differs."""
         old = self._state
-        new = from_session(old, session)
-        reload = (new.model, new.device, new.untrained) != (old.model, old.device, old.untrained)
-        self._state = new
-        self.state_changed.emit(new, old)
-        if session.input is not None:
-            if session.source == "draw" and session.input.ndim == 2:
-                self.input_changed.emit("draw", session.input)  # the canvas shows it, then sets it as the input
-            else:
-                rgb = session.input if session.input.ndim == 3 else np.repeat(session.input[..., None], 3, 2)
-                self.input_changed.emit("image", rgb)
-                self._inputs["image"] = rgb
-        self.session_opened.emit(session)
-        self.status.emit("session opened.")
-        if reload:
+        self._state = state
+        self._inputs.update(pictures)
+        self.state_changed.emit(state, old)
+        if (state.model, state.device, state.untrained) != (old.model, old.device, old.untrained):
             self._load()
         else:
             self.refresh(detail=True)
@@ -522,7 +380,7 @@ class Controller(QObject):
     # ---- tests and shutting down ----------------------------------------------------------
     def is_idle(self) -> bool:
         """Nothing waits on the worker, nothing is held at the gate, no result is waiting to be shown."""
-        return self.worker.wait_idle(0) and self._held is None and not self._next and not self._busy
+        return self.worker.wait_idle(0) and self.gate.held is None and not self._next and not self.followers.busy
 
     def join(self, timeout: float = 30.0) -> bool:
         """Block until the worker has run everything posted so far (the results still arrive by signal)."""
@@ -532,10 +390,11 @@ class Controller(QObject):
         if self._shut:
             return
         self._shut = True
-        for timer in (self._detail_timer, self._gate_timer, self._follow_timer):
-            timer.stop()
+        self._detail_timer.stop()
+        self.gate.stop()
+        self.followers.stop()
         self._thread.stop()
 
     @property
-    def running(self) -> bool:
+    def running(self) -> bool:  # (the worker thread: tests check that nothing outlives its app)
         return self._thread.thread.isRunning()

@@ -21,7 +21,7 @@ from cnnviz.core.data.classes import CIFAR_CLASSES, DIGITS, FASHION_CLASSES
 from cnnviz.core.errors import CnnvizError, DatasetError
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion")
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 MAX_IDX_BYTES = 1024**3
 
@@ -38,7 +38,7 @@ class ArrayDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, indices: np.ndarray) -> ArrayDataset:
+    def subset(self, indices: np.ndarray | slice) -> ArrayDataset:
         return ArrayDataset(self.images[indices], self.labels[indices], self.class_names, self.name)
 
 

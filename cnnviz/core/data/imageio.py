@@ -121,8 +121,9 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.seek(0)
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.seek(0)
+            img: Image.Image = opened
             if img.mode in ("P", "PA", "LA", "RGBA") or "transparency" in img.info:
                 img = img.convert("RGBA")
             elif img.mode not in ("L", "RGB", "I;16", "I", "F"):

@@ -56,7 +56,7 @@ class Capture(Sequence[Stage]):
     traced: bool = True
     notes: list[str] = field(default_factory=list)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self.stages[index]
 
     def __len__(self) -> int:
@@ -91,7 +91,7 @@ _MODULE_KINDS: list[tuple[type | tuple[type, ...], str]] = [
     (nn.Identity, "identity"),
     (_ACTIVATIONS, "activation"),
 ]
-_FUNCTION_KINDS: dict[Callable, str] = {
+_FUNCTION_KINDS: dict[fx.node.Target, str] = {
     operator.add: "add", operator.iadd: "add", torch.add: "add",
     operator.mul: "mul", operator.imul: "mul", torch.mul: "mul",
     F.relu: "relu", torch.relu: "relu", F.relu6: "relu",
@@ -286,7 +286,7 @@ def _trace(model: nn.Module) -> tuple[fx.GraphModule, list[_Recorded]]:
 def _classify(node: fx.Node, modules: dict[str, nn.Module], tracer: _ScopeTracer) -> tuple[str | None, str]:
     scope = node.meta.get("cnnviz_scope", "")
     if node.op == "call_module":
-        module = modules.get(node.target)
+        module = modules.get(str(node.target))
         return (module_kind(module) if module is not None else "other"), str(node.target)
     if node.op == "call_function":
         if node.target in (getattr, operator.getitem) and not _feeds_tensor_op(node):
@@ -328,20 +328,24 @@ def _input_names(node: fx.Node, names: dict[fx.Node, str]) -> tuple[str, ...]:
 def _make_out_of_place(node: fx.Node, gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
     """Rewrite an in-place op on the traced copy so that earlier stage outputs survive."""
     if node.op == "call_module":
-        module = modules.get(node.target)
+        target = str(node.target)
+        module = modules.get(target)
         if module is not None and getattr(module, "inplace", False):
             replacement = copy.copy(module)
-            replacement.inplace = False
-            parent_name, _, child = str(node.target).rpartition(".")
+            replacement.inplace = False  # type: ignore[assignment]  # torch types Module attributes as Tensor | Module
+            parent_name, _, child = target.rpartition(".")
             parent = gm.get_submodule(parent_name) if parent_name else gm
             setattr(parent, child, replacement)
-            modules[node.target] = replacement
+            modules[target] = replacement
     elif node.op == "call_function":
         if node.target in _INPLACE_OPERATORS:
             node.target = _INPLACE_OPERATORS[node.target]
             return
+        function = node.target
+        if not callable(function):
+            return
         try:
-            bound = inspect.signature(node.target).bind(*node.args, **node.kwargs)
+            bound = inspect.signature(function).bind(*node.args, **node.kwargs)
         except (TypeError, ValueError):
             return
         if bound.arguments.get("inplace") is True:

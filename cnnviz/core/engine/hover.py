@@ -89,6 +89,11 @@ def _snapshot(module: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
     return cached
 
 
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's stride, padding or dilation (two ints once the module is built) as a pair."""
+    return values[0], values[1]
+
+
 def hover_data(capture: Capture, stage: Stage, maps: torch.Tensor) -> HoverData:
     """``maps``: the stage's output as (C, H, W), as the mosaic shows it."""
     module = stage.module
@@ -97,6 +102,6 @@ def hover_data(capture: Capture, stage: Stage, maps: torch.Tensor) -> HoverData:
         source = stage.inputs[0] if stage.inputs else "input"
         tensor = capture.input if source == "input" else capture.by_name(source).output
         weight, bias = _snapshot(module)
-        conv = ConvSource(tensor[0].detach(), weight, bias, tuple(module.stride), tuple(module.padding),
-                          tuple(module.dilation), module.groups)
+        conv = ConvSource(tensor[0].detach(), weight, bias, _pair(module.stride), _pair(module.padding),
+                          _pair(module.dilation), module.groups)
     return HoverData(maps.detach(), conv)

@@ -86,6 +86,7 @@ def _prepare_picture(rgb: np.ndarray, spec: ModelSpec, notes: list[str]) -> tupl
     notes += _channel_note(rgb, channels)
     steps: list[tuple[str, np.ndarray]] = [("input", rgb)]
     h, w = rgb.shape[:2]
+    out: np.ndarray
     if spec.preprocess == "imagenet":
         scale = (height * 256 / 224) / min(h, w)
         resized = _resize(rgb, max(width, round(w * scale)), max(height, round(h * scale)))
@@ -94,7 +95,7 @@ def _prepare_picture(rgb: np.ndarray, spec: ModelSpec, notes: list[str]) -> tupl
         out = resized[top:top + height, left:left + width]
         steps.append((f"resized, centre {width}x{height}", out))
     elif spec.preprocess == "fashion":
-        grey = (grey_float(rgb) * 255).astype(np.uint8)
+        grey: np.ndarray = (grey_float(rgb) * 255).astype(np.uint8)
         if _light_background(grey.astype(np.float32) / 255.0):
             grey = 255 - grey
             notes.append("light background inverted (the model was trained on light objects on black).")
@@ -230,7 +231,7 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     # keep the whole digit inside the frame
     dy = float(np.clip(dy, -top, DIGIT_FRAME - top - h))
     dx = float(np.clip(dx, -left, DIGIT_FRAME - left - w))
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     return cv2.warpAffine(frame, matrix, (DIGIT_FRAME, DIGIT_FRAME), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 

@@ -8,7 +8,7 @@ Stages after a global pool, flatten or linear layer see the whole input (``None`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch import nn
@@ -55,21 +55,26 @@ def _window(module: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[
     return None
 
 
+def _axes(value: Callable[[int], float]) -> tuple[float, float]:
+    """(y, x) of a per-axis formula."""
+    return value(0), value(1)
+
+
 def _grow(field: Field, window: tuple) -> Field:
     kernel, stride, padding, dilation = window
-    size = tuple(field.size[a] + (kernel[a] - 1) * dilation[a] * field.jump[a] for a in range(2))
-    start = tuple(field.start[a] + ((kernel[a] - 1) / 2 * dilation[a] - padding[a]) * field.jump[a] for a in range(2))
-    jump = tuple(field.jump[a] * stride[a] for a in range(2))
-    return Field(size, jump, start)  # type: ignore[arg-type]
+    size = _axes(lambda a: field.size[a] + (kernel[a] - 1) * dilation[a] * field.jump[a])
+    start = _axes(lambda a: field.start[a] + ((kernel[a] - 1) / 2 * dilation[a] - padding[a]) * field.jump[a])
+    jump = _axes(lambda a: field.jump[a] * stride[a])
+    return Field(size, jump, start)
 
 
 def _envelope(fields: list[Field]) -> Field:
     if len(fields) == 1:
         return fields[0]
-    size = tuple(max(f.size[a] for f in fields) for a in range(2))
-    jump = tuple(max(f.jump[a] for f in fields) for a in range(2))
-    start = tuple(sum(f.start[a] for f in fields) / len(fields) for a in range(2))
-    return Field(size, jump, start)  # type: ignore[arg-type]
+    size = _axes(lambda a: max(f.size[a] for f in fields))
+    jump = _axes(lambda a: max(f.jump[a] for f in fields))
+    start = _axes(lambda a: sum(f.start[a] for f in fields) / len(fields))
+    return Field(size, jump, start)
 
 
 _WHOLE_KINDS = {"linear", "flatten", "softmax", "reshape"}

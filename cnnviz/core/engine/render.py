@@ -360,7 +360,7 @@ def filter_grid(weight: torch.Tensor, in_channel: int | None = None, colour: boo
     return mosaic_rgb(maps, colormap("diverging"), signed=True, per_channel=True, scale=scale)
 
 
-def probability_bars(probabilities: Sequence[float], names: Sequence[str], top: int = 10,
+def probability_bars(probabilities: Sequence[float] | np.ndarray, names: Sequence[str], top: int = 10,
                      width: int = 420, row: int = 26) -> np.ndarray:
     """Top-k horizontal bars with class names and percentages; the winner is highlighted."""
     p = np.asarray(probabilities, np.float64)

@@ -132,4 +132,5 @@ def run_lab(request: LabRequest) -> LabResult:
             convs.append(conv)
         _CACHE.rows = kept  # only the current bank's rows stay
         grey8 = _CACHE.grey8
+    assert grey8 is not None  # grey_of made it
     return LabResult(request.stamp, grey8, tuple(rows), tuple(convs), (time.perf_counter() - start) * 1000)

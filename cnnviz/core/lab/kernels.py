@@ -106,8 +106,10 @@ def parse_bank(text: str, source: str = "kernel file") -> list[Kernel]:
         raise KernelError(f"{source}: {exc}") from None
     except RecursionError:
         raise KernelError(f"{source} is nested too deeply to be a kernel file.") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise KernelError(f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    except ValueError as exc:  # JSON that Python will not convert, such as an integer of thousands of digits
+        raise KernelError(f"{source} is not a kernel file Python can read ({exc}).") from None
     if isinstance(data, dict) and "kernels" in data:
         items = data["kernels"]
     elif isinstance(data, dict) and "weights" in data:

@@ -13,6 +13,7 @@ import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device 
         model, spec = load_model_file(path, arch=arch, trust=trust)
     model.eval()
     model.to(target)
-    model.cnnviz_spec = spec
+    model.cnnviz_spec = spec  # type: ignore[assignment]  # torch types Module attributes as Tensor | Module
     return model
 
 
@@ -79,7 +80,7 @@ def _load_named(spec: ModelSpec, *, pretrained: bool | None, allow_download: boo
         model = build_architecture(spec.arch, pretrained_layout=True)
         load_state_dict_strict(model, state, f"{spec.name} ImageNet weights")
         if spec.arch == "googlenet":  # as torchvision does: the auxiliary heads only help training
-            model.aux_logits, model.aux1, model.aux2 = False, None, None
+            model.aux_logits, model.aux1, model.aux2 = False, None, None  # type: ignore[assignment]
         return model, spec
     raise ModelError(f"The zoo entry {spec.name} names weights '{spec.weights}' that cnnviz cannot read.")
 
@@ -134,6 +135,7 @@ def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False)
         except Exception as exc:  # noqa: BLE001 - any failure of a foreign archive is a user error
             raise ModelError(f"{path.name} could not be read as TorchScript ({_short(exc)}).") from None
         return module, _code_spec(path, module, "TorchScript (trusted code)")
+    state: dict[str, torch.Tensor] | nn.Module
     if path.suffix == ".safetensors":
         state, meta = read_safetensors(path)
     else:
@@ -165,7 +167,7 @@ def _spec_from_meta(base: ModelSpec, meta: Mapping[str, object], path: Path,
     if isinstance(classes, str):
         try:
             classes = json.loads(classes)
-        except ValueError:
+        except (ValueError, RecursionError):  # metadata is the file's word: a broken one is ignored
             classes = None
     n = num_classes or len(base.class_names)
     if not (isinstance(classes, list) and len(classes) == n):
@@ -185,7 +187,7 @@ def _floats(value: object, default: tuple[float, ...]) -> tuple[float, ...]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return default
     if isinstance(value, list | tuple) and value and all(isinstance(v, int | float) for v in value):
         return tuple(float(v) for v in value)
@@ -222,8 +224,18 @@ def _check_container(path: Path) -> None:
         raise ModelError(f"{path.name} is not a PyTorch checkpoint (it is neither a zip archive nor a pickle).")
 
 
+@overload
+def read_checkpoint(path: Path, trust: Literal[False] = False) -> tuple[dict[str, torch.Tensor], dict]: ...
+
+
+@overload
+def read_checkpoint(path: Path, trust: bool) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]: ...
+
+
 def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]:
-    """Read a .pt/.pth file as weights only; a file that needs more is refused, never retried unsafely."""
+    """Read a .pt/.pth file as weights only; a file that needs more is refused, never retried unsafely.
+
+    Only ``trust=True`` can give a module (weights-only unpickling makes tensors and containers)."""
     _check_container(path)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -257,14 +269,14 @@ def _unwrap_state_dict(obj: object, path: Path) -> tuple[dict[str, torch.Tensor]
     if not isinstance(obj, Mapping):
         raise ModelError(f"{path.name} holds a {type(obj).__name__}, not a state_dict of weights.")
     meta = {k: v for k, v in obj.items() if not isinstance(v, torch.Tensor | Mapping)}
-    state: object = obj
+    state: Mapping[Any, Any] = obj
     if not all(isinstance(v, torch.Tensor) for v in obj.values()):
         inner = next((obj[k] for k in STATE_DICT_KEYS if isinstance(obj.get(k), Mapping)), None)
         if inner is None:
             raise ModelError(f"{path.name} holds a dictionary without weights (looked for a state_dict "
                              f"under {', '.join(STATE_DICT_KEYS)}).")
         state = inner
-    tensors = {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}  # type: ignore[union-attr]
+    tensors = {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise ModelError(f"{path.name} holds no weight tensors.")
     return strip_module_prefix(tensors), meta

@@ -121,7 +121,7 @@ def _prepare(self: nn.Conv2d, state: _Packed, x: torch.Tensor, key: tuple) -> to
         return self._conv_forward(x, weight, self.bias)
     try:
         packed = torch.ops.mkldnn._reorder_convolution_weight(weight, *geometry, list(x.shape))
-        args = (*geometry, "none", [], "")
+        args: tuple[object, ...] = (*geometry, "none", [], "")
         out = _POINTWISE(x, packed, self.bias, *args)
     except RuntimeError:  # an unsupported shape or layout for oneDNN: the ordinary call it is
         state.verdicts[layout] = False

@@ -92,12 +92,12 @@ def _out_of_place(model: nn.Module) -> Iterator[None]:
     """In-place ReLUs overwrite the activations whose gradients the attribution needs: switch them off."""
     changed = [m for m in model.modules() if getattr(m, "inplace", False) is True]
     for m in changed:
-        m.inplace = False
+        m.inplace = False  # type: ignore[assignment]  # torch types Module attributes as Tensor | Module
     try:
         yield
     finally:
         for m in changed:
-            m.inplace = True
+            m.inplace = True  # type: ignore[assignment]
 
 
 def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: int | None = None,
@@ -114,6 +114,7 @@ def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: 
     prediction = run_image(model, rgb, 1)  # the same preparation and capture as the live view
     captured = prediction.capture
     x = captured.input
+    assert captured.probabilities is not None  # run_image refuses a model without class scores
     probabilities = captured.probabilities[0].float()
     with _out_of_place(model), torch.enable_grad():
         chosen = int(probabilities.argmax()) if target is None else int(target)
@@ -132,7 +133,7 @@ def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: 
             else:
                 attribution = LayerGradientXActivation(model, module).attribute(x, target=chosen)[0].sum(0)
             heat = _to_input(attribution.reshape(attribution.shape[-2:]).detach().float().cpu().numpy(),
-                             layer.field, x.shape[-2:])
+                             layer.field, (x.shape[-2], x.shape[-1]))
         else:
             name = ""
             attribution = Saliency(model).attribute(x.clone().requires_grad_(True), target=chosen, abs=True)
@@ -153,7 +154,7 @@ def _to_input(maps: np.ndarray, field: Field | None, size: tuple[int, int]) -> n
     height, width = int(size[0]), int(size[1])
     if field is None:
         return cv2.resize(maps, (width, height), interpolation=cv2.INTER_LINEAR)
-    matrix = np.float32([[field.jump[1], 0, field.start[1]], [0, field.jump[0], field.start[0]]])
+    matrix = np.array([[field.jump[1], 0, field.start[1]], [0, field.jump[0], field.start[0]]], np.float32)
     return cv2.warpAffine(maps.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
@@ -171,7 +172,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, cmap: str = "magma", alpha: flo
 def ink_share(heat: np.ndarray, image: np.ndarray, threshold: int = 64, grow: int = 1) -> float:
     """The share of a heat map's mass on the ink of a digit image (bright ink on black), the ink grown by
     ``grow`` pixels: how much of the explanation sits on the strokes."""
-    ink = (image > threshold).astype(np.uint8)
+    ink: np.ndarray = (image > threshold).astype(np.uint8)
     if grow:
         ink = cv2.dilate(ink, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
     total = float(heat.sum())

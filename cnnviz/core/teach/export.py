@@ -46,15 +46,16 @@ def render_to_folder(model: nn.Module, image_path: str | Path, out: Path, npz: s
         weight = getattr(stage.module, "weight", None) if stage.kind == "conv" else None
         if weight is not None and weight.dim() == 4:
             pictures.append((out / f"{index:03d}-{safe_name(stage.name)}-filters.png", filter_grid(weight)))
+    assert result.probabilities is not None  # run_image refuses a model without class scores
     probabilities = result.probabilities[0].float().cpu().numpy()
     pictures.append((out / "probabilities.png",
                      probability_bars(probabilities, spec.class_names, top=min(10, len(spec.class_names)))))
     written = write_pngs(pictures, MOSAIC_PNG)
     if npz:
-        arrays = {"input": result.input[0].float().cpu().numpy(), "probabilities": probabilities}
+        arrays: dict[str, np.ndarray] = {"input": result.input[0].float().cpu().numpy(), "probabilities": probabilities}
         for stage in result.stages:
             arrays[stage.name] = stage.output[0].detach().float().cpu().numpy()
-        np.savez_compressed(npz, **arrays)
+        np.savez_compressed(npz, allow_pickle=False, **arrays)  # float arrays only
     return written
 
 

@@ -101,7 +101,8 @@ class Recorder:
             self._gif.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.FASTOCTREE))
             return
         if self._video is None:
-            self._video = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
+            size = (rgb.shape[1], rgb.shape[0])  # _fit made every frame this size
+            self._video = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, size)
             if not self._video.isOpened():
                 raise RecordingError("OpenCV has no MP4 encoder here; record a GIF instead.")
         self._video.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -13,6 +13,7 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar, overload
 
 import cv2
 import numpy as np
@@ -72,7 +73,19 @@ def save_session(path: str | Path, session: Session) -> Path:
     return path
 
 
-def _typed(data: dict, key: str, kind: type, default: object) -> object:
+_T = TypeVar("_T")
+
+
+@overload
+def _typed(data: dict, key: str, kind: type[_T], default: None) -> _T | None: ...
+
+
+@overload
+def _typed(data: dict, key: str, kind: type[_T], default: _T) -> _T: ...
+
+
+def _typed(data: dict, key: str, kind: type[_T], default: _T | None) -> _T | None:
+    """``data[key]`` if it is a ``kind`` (a bool is not an int here), ``default`` if absent; else a SessionError."""
     value = data.get(key, default)
     if value is None and default is None:
         return None
@@ -99,9 +112,9 @@ def parse_session(text: str, name: str = "session") -> Session:
     source = _typed(data, "source", str, "draw")
     if source not in SOURCES:
         raise SessionError(f"{name}: unknown input source {source!r} (one of {', '.join(SOURCES)}).")
-    session = Session(model=model, device=_typed(data, "device", str, "auto"),  # type: ignore[arg-type]
-                      untrained=_typed(data, "untrained", bool, False), source=source,  # type: ignore[arg-type]
-                      stage=_typed(data, "stage", str, None), channel=_typed(data, "channel", int, 0))  # type: ignore[arg-type]
+    session = Session(model=model, device=_typed(data, "device", str, "auto"),
+                      untrained=_typed(data, "untrained", bool, False), source=source,
+                      stage=_typed(data, "stage", str, None), channel=_typed(data, "channel", int, 0))
     view = data.get("view", {})
     if not isinstance(view, dict):
         raise SessionError(f"{name}: 'view' should be an object.")
@@ -110,7 +123,7 @@ def parse_session(text: str, name: str = "session") -> Session:
     if "input_png" in data:
         encoded = _typed(data, "input_png", str, "")
         try:
-            raw = base64.b64decode(encoded, validate=True)  # type: ignore[arg-type]
+            raw = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise SessionError(f"{name}: the saved input image is damaged (bad base64).") from None
         try:

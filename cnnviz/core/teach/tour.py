@@ -7,6 +7,7 @@ from the model on screen.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -37,9 +38,12 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _pair(value: object) -> tuple[int, int]:
+    """A module's kernel_size, stride or padding (an int or a tuple of one or two ints) as (y, x)."""
     if isinstance(value, int):
         return value, value
-    values = tuple(value)  # type: ignore[arg-type]
+    if not isinstance(value, Iterable):
+        raise TypeError(f"expected an int or a tuple of ints, not {value!r}")
+    values = tuple(int(v) for v in value)
     return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
 
 

@@ -209,7 +209,7 @@ def save_trained(out: Path, result: TrainResult, config: TrainConfig, class_name
         "test_accuracy": evaluation.accuracy if evaluation else None,
         "per_class_accuracy": evaluation.per_class if evaluation else None,
         "history": [vars(h) for h in result.history],
-        "command": command, "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
     }
     atomic_write_text(out.with_suffix(".json"), json.dumps(card, indent=1))

@@ -6,6 +6,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
 from cnnviz.core.teach.session import SUFFIX
+from cnnviz.qt import session_files
 from cnnviz.qt.controller import Controller
 from cnnviz.qt.main_window import MainWindow
 
@@ -23,9 +24,9 @@ class Sessions:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save session", f"lesson{SUFFIX}",
                                               f"cnnviz sessions (*{SUFFIX})")
         if path:
-            self.controller.save_session(path)  # a failure reaches the banner through the job
+            session_files.save(self.controller, path)  # a failure reaches the banner through the job
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Open session", "", f"cnnviz sessions (*{SUFFIX})")
         if path:
-            self.controller.open_session(path)
+            session_files.open_file(self.controller, path)
