@@ -34,7 +34,7 @@ def resnet18_pair():
     import copy
 
     import cnnviz
-    from cnnviz.core.device import apply_thread_policy
+    from cnnviz.core.models.device import apply_thread_policy
 
     threads = torch.get_num_threads()
     plain = cnnviz.load_model("resnet18", "cpu", pretrained=False)
@@ -43,27 +43,3 @@ def resnet18_pair():
     apply_thread_policy(fast, (3, 224, 224))
     yield plain, fast
     torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def settings(tmp_path):
-    """A throw-away settings file for one window (never the user's)."""
-    from PySide6.QtCore import QSettings
-
-    from cnnviz.qt.settings import Settings
-
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    """The real main window on lenet5-mnist and the CPU, at the app's own size, once the samples are in."""
-    from cnnviz.qt.main_window import MainWindow
-
-    win = MainWindow("lenet5-mnist", "cpu", settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1500, 920)  # the app's own size: a map pixel then spans several screen pixels
-    win.show()
-    qtbot.waitUntil(lambda: win.dataset_panel.data is not None, timeout=60_000)
-    yield win
-    win.shutdown()

@@ -1,6 +1,6 @@
 """A corpus of hostile files, made on the fly, and a runner that feeds them to cnnviz's loaders.
 
-Used by tests/test_hostile_files.py; run ``python tests/hostile.py`` for the figures in the README.
+Used by tests/cli/test_hostile_files.py; run ``python tests/hostile.py`` for the figures in the README.
 Every file goes through the same entry point the CLI and the GUI use (read_image, load_model,
 load_bank, read_idx). Outcomes: loaded (a damaged file that still decodes is fine), refused
 (a CnnvizError: one sentence for the user), crash (anything else: must be 0). Malicious
@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from cnnviz.core.datasets import read_idx
+from cnnviz.core.data.datasets import read_idx
+from cnnviz.core.data.imageio import read_image
 from cnnviz.core.errors import CnnvizError
-from cnnviz.core.imageio import read_image
-from cnnviz.core.kernels import load_bank
-from cnnviz.core.model_io import load_model
-from cnnviz.core.zoo import build_architecture
+from cnnviz.core.lab.kernels import load_bank
+from cnnviz.core.models.model_io import load_model
+from cnnviz.core.models.zoo import build_architecture
 
 
 @dataclass
@@ -260,7 +260,7 @@ LOADERS: dict[str, Callable[[Path], object]] = {
 
 
 def run_corpus(items: list[tuple[str, Path]], canaries: Path) -> Report:
-    from cnnviz.core.zoo import registry
+    from cnnviz.core.models.zoo import registry
 
     registry()  # one-time start-up (imports, the zoo) is not what a refusal costs
     report = Report()

@@ -12,8 +12,8 @@ import pytest
 
 from cnnviz.cli import main
 from cnnviz.core.assets import samples_dir
-from cnnviz.core.imageio import write_png
-from cnnviz.core.strokes import demo_digit, render
+from cnnviz.core.data.imageio import write_png
+from cnnviz.core.data.strokes import demo_digit, render
 
 CAT = str(samples_dir() / "photos" / "chelsea.jpg")
 
@@ -67,15 +67,15 @@ def test_render_writes_every_stage_and_npz(capsys, tmp_path, digit):
 def test_render_pictures_read_back_as_made_and_a_blocked_file_is_one_line(capsys, tmp_path, digit):
     import cv2
 
-    from cnnviz.core.export import EXPORT_MIN_TILE, render_to_folder
-    from cnnviz.core.model_io import load_model
+    from cnnviz.core.models.model_io import load_model
+    from cnnviz.core.teach.export import EXPORT_MIN_TILE, render_to_folder
 
     model = load_model("lenet5", "cpu")
     out = tmp_path / "r"
     render_to_folder(model, digit, out)
-    from cnnviz.core.imageio import read_image
-    from cnnviz.core.inference import run_image
-    from cnnviz.core.render import stage_mosaics
+    from cnnviz.core.data.imageio import read_image
+    from cnnviz.core.engine.inference import run_image
+    from cnnviz.core.engine.render import stage_mosaics
 
     stages = run_image(model, read_image(digit).rgb).capture.stages
     mosaic = stage_mosaics(stages, max_tiles=None, min_tile=EXPORT_MIN_TILE)["conv1"]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import cnnviz
+from cnnviz.core.data.imageio import read_image
 from cnnviz.core.errors import ImageError, ModelError
-from cnnviz.core.imageio import read_image
-from cnnviz.core.kernels import preset, save_bank
+from cnnviz.core.lab.kernels import preset, save_bank
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/hostile.py, a helper module
 from hostile import build_corpus, run_corpus  # noqa: E402
 
 

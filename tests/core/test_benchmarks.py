@@ -1,6 +1,6 @@
 """Unit benchmarks of the hot pieces (pytest-benchmark). CI runs them once as plain tests
-(``--benchmark-disable`` in pyproject); measure with ``pytest tests/test_benchmarks.py --benchmark-enable``.
-They never assert a wall-clock time.
+(``--benchmark-disable`` in pyproject); measure with ``pytest tests/core/test_benchmarks.py --benchmark-enable``.
+They never assert a wall-clock time. The GUI thread's part (painting a mosaic) is in tests/qt/test_benchmarks_qt.py.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import cnnviz
-from cnnviz.core.capture import capturer_for
-from cnnviz.core.render import stage_mosaics
+from cnnviz.core.engine.capture import capturer_for
+from cnnviz.core.engine.render import stage_mosaics
 
 
 @pytest.fixture(params=["lenet5", "resnet18"])
@@ -39,29 +39,3 @@ def test_mosaics_of_every_stage(benchmark, model_and_input):
     stages = cnnviz.capture(model, x).stages
     out = benchmark(stage_mosaics, stages)
     assert len(out) == len(stages)
-
-
-def test_set_image_and_paint_a_mosaic(benchmark, model_and_input, qtbot):
-    """What the GUI thread does with each result's feature maps: setImage on the ImageItem (uint8 RGB,
-    no autoLevels) and one synchronous paint of the view."""
-    import numpy as np
-
-    from cnnviz.core.frame import FrameRequest, process_frame
-    from cnnviz.qt.views.feature_maps import FeatureMapView
-
-    model, x = model_and_input
-    rgb = (x[0].permute(1, 2, 0).expand(-1, -1, 3).numpy() * 255).astype(np.uint8)
-    result = process_frame(model, FrameRequest(rgb, detail=False))
-    view = FeatureMapView()
-    qtbot.addWidget(view)
-    view.resize(700, 600)
-    view.show()
-    qtbot.waitExposed(view)
-
-    def show():  # noqa: ANN202
-        view.set_mosaic(result.mosaic, result.layout)
-        return view.grab()  # paints the whole view, as the window's next paint pass does
-
-    picture = benchmark(show).toImage()
-    assert view.item.image.shape == result.mosaic.shape and picture.width() == 700
-    assert len({picture.pixel(x, y) for x in range(0, 700, 7) for y in range(0, 600, 7)}) > 10  # maps, not a blank

@@ -10,7 +10,7 @@ from torch import nn
 
 import cnnviz
 from cnnviz.core.errors import InputMismatchError
-from cnnviz.core.zoo import registry
+from cnnviz.core.models.zoo import registry
 
 ZOO = [name for name, spec in registry().items() if spec.family != "trained"]
 
@@ -130,7 +130,7 @@ def test_mismatched_input_names_the_stage():
 
 
 def test_a_frame_can_put_its_secondary_views_off_after_the_forward_pass():
-    from cnnviz.core.frame import FrameRequest, process_frame
+    from cnnviz.core.engine.frame import FrameRequest, process_frame
 
     model = cnnviz.load_model("lenet5-mnist")
     rgb = np.zeros((28, 28, 3), np.uint8)
@@ -143,7 +143,7 @@ def test_a_frame_can_put_its_secondary_views_off_after_the_forward_pass():
 
 
 def test_a_detail_frame_hands_over_its_maps_and_bars_before_the_secondary_views():
-    from cnnviz.core.frame import FrameRequest, process_frame
+    from cnnviz.core.engine.frame import FrameRequest, process_frame
 
     model = cnnviz.load_model("lenet5-mnist")
     rgb = np.zeros((28, 28, 3), np.uint8)
@@ -159,8 +159,8 @@ def test_a_detail_frame_hands_over_its_maps_and_bars_before_the_secondary_views(
 
 def test_warm_up_traces_the_model_once_and_leaves_it_as_it_was():
     """A model is warmed up when it loads, so the first picture a user sees is not the slow one."""
-    from cnnviz.core import capture as capture_module
-    from cnnviz.core.inference import run_image, warm_up
+    from cnnviz.core.engine import capture as capture_module
+    from cnnviz.core.engine.inference import run_image, warm_up
 
     model = cnnviz.load_model("lenet5-mnist", "cpu")
     weights = {k: v.clone() for k, v in model.state_dict().items()}

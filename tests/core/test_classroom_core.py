@@ -13,17 +13,18 @@ from PIL import Image
 from torch import nn
 
 import cnnviz
-from cnnviz.core.datasets import load_dataset
+from cnnviz.core.data.datasets import load_dataset
+from cnnviz.core.engine.health import channel_health
+from cnnviz.core.engine.inference import run_image
+from cnnviz.core.engine.summary import summarize
 from cnnviz.core.errors import SessionError
-from cnnviz.core.explain import cam_layers, channel_health, explain, ink_share, overlay
-from cnnviz.core.inference import run_image
-from cnnviz.core.kernels import preset
-from cnnviz.core.recording import Recorder, RecordingError
-from cnnviz.core.session import Session, load_session, parse_session, save_session
-from cnnviz.core.summary import summarize
-from cnnviz.core.tour import tour
-from cnnviz.core.training import TrainConfig, TrainControl, dataset_stats, train, training_data
-from cnnviz.core.zoo import registry, spec_of
+from cnnviz.core.lab.kernels import preset
+from cnnviz.core.models.zoo import registry, spec_of
+from cnnviz.core.teach.explain import cam_layers, explain, ink_share, overlay
+from cnnviz.core.teach.recording import Recorder, RecordingError
+from cnnviz.core.teach.session import Session, load_session, parse_session, save_session
+from cnnviz.core.teach.tour import tour
+from cnnviz.core.train.training import TrainConfig, TrainControl, dataset_stats, train, training_data
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_gradcam_lands_where_the_evidence_is():
 
 def test_resnet_cam_layer_is_the_last_block():
     model = cnnviz.load_model("resnet18", "cpu", pretrained=False)
-    from cnnviz.core.capture import capture
+    from cnnviz.core.engine.capture import capture
 
     layers = cam_layers(capture(model, torch.zeros(1, 3, 224, 224)).stages)
     assert layers[-1].stage == "layer4.1.relu_1" and layers[-1].module == "layer4.1"
@@ -235,8 +236,8 @@ def test_training_steps_pause_and_stop():
 
 
 def test_compare_trained_against_edited(lenet, digits):
-    from cnnviz.core.compare import compare
-    from cnnviz.core.surgery import FilterEdit, Surgeon
+    from cnnviz.core.lab.surgery import FilterEdit, Surgeon
+    from cnnviz.core.teach.compare import compare
 
     surgeon = Surgeon(lenet)
     image = digits.images[0]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from cnnviz.core.capture import Stage
-from cnnviz.core.datasets import load_dataset, load_folder, load_idx_dataset, load_samples, read_idx
+from cnnviz.core.data.datasets import load_dataset, load_folder, load_idx_dataset, load_samples, read_idx
+from cnnviz.core.data.imageio import write_png
+from cnnviz.core.engine.capture import Stage
+from cnnviz.core.engine.render import colormap, filter_grid, mosaic_rgb, probability_bars, stage_mosaics
 from cnnviz.core.errors import DatasetError
-from cnnviz.core.imageio import write_png
-from cnnviz.core.render import colormap, filter_grid, mosaic_rgb, probability_bars, stage_mosaics
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
@@ -128,8 +128,8 @@ def test_large_layers_are_averaged_down_and_hover_still_maps_back():
     import numpy as np
     import torch
 
-    from cnnviz.core.capture import Stage
-    from cnnviz.core.render import mosaic_layout, mosaic_shrink, stage_mosaics
+    from cnnviz.core.engine.capture import Stage
+    from cnnviz.core.engine.render import mosaic_layout, mosaic_shrink, stage_mosaics
 
     maps = torch.zeros(1, 64, 224, 224)
     maps[0, 5, 100:110, 40:50] = 1.0

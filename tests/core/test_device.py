@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnviz.core.device import available_devices, resolve_device, thread_count_for
 from cnnviz.core.errors import DeviceError
+from cnnviz.core.models.device import available_devices, resolve_device, thread_count_for
 
 
 def test_auto_and_cpu():
@@ -36,9 +36,9 @@ def test_large_models_go_channels_last_and_every_view_still_agrees(resnet18_pair
     kernel surgery give what the contiguous model gives."""
     import numpy as np
 
-    from cnnviz.core.frame import FrameRequest, process_frame
-    from cnnviz.core.kernels import preset
-    from cnnviz.core.surgery import FilterEdit, Surgeon
+    from cnnviz.core.engine.frame import FrameRequest, process_frame
+    from cnnviz.core.lab.kernels import preset
+    from cnnviz.core.lab.surgery import FilterEdit, Surgeon
 
     plain, fast = resnet18_pair
     assert fast.conv1.weight.is_contiguous(memory_format=torch.channels_last)
@@ -47,9 +47,13 @@ def test_large_models_go_channels_last_and_every_view_still_agrees(resnet18_pair
         a = process_frame(plain, FrameRequest(rgb, stage))
         b = process_frame(fast, FrameRequest(rgb, stage))
         assert a.selected == b.selected == stage
-        assert np.allclose(a.values, b.values, atol=1e-3, equal_nan=True)
+        assert np.allclose(a.hover.values, b.hover.values, atol=1e-3, equal_nan=True)
         assert [t[0] for t in a.top] == [t[0] for t in b.top]
-        assert (a.conv is None) == (b.conv is None)
+        assert a.hover.is_conv == b.hover.is_conv
+        if a.hover.is_conv:  # the arithmetic reads the channels-last input and weights
+            sa, sb = a.hover.arithmetic(3, 5, 7), b.hover.arithmetic(3, 5, 7)
+            assert sa.value == pytest.approx(sb.value, abs=1e-3) and np.allclose(sa.kernels, sb.kernels)
+            assert sb.value == pytest.approx(b.hover.value(3, 5, 7), abs=1e-3)
         assert np.abs(a.mosaic.astype(int) - b.mosaic.astype(int)).max() <= 4  # colour steps of rounding
     surgeon = Surgeon(fast)
     before = {k: v.clone() for k, v in fast.state_dict().items()}

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 import cnnviz
-from cnnviz.core.inference import run_image
-from cnnviz.core.strokes import drawn_digit_set
+from cnnviz.core.data.strokes import drawn_digit_set
+from cnnviz.core.engine.inference import run_image
 
 
 @pytest.mark.parametrize("name", ["lenet5-mnist", "mnist-cnn-mnist"])
@@ -28,22 +28,3 @@ def test_drawn_digits_are_recognised(name):
 def test_shipped_models_load_by_name_and_are_marked_trained(name, capsys):
     model = cnnviz.load_model(name, "cpu")
     assert model.cnnviz_spec.trained and len(model.cnnviz_spec.class_names) == 10
-
-
-@pytest.mark.parametrize("ink,paper", [(0, 255), (255, 0)])
-def test_predict_command_on_drawn_digit_files_of_both_polarities(tmp_path, capsys, ink, paper):
-    import json
-
-    from cnnviz.cli import main
-    from cnnviz.core.imageio import write_png
-    from cnnviz.core.strokes import demo_digit, render
-
-    paths = []
-    for digit in range(10):
-        path = tmp_path / f"{digit}.png"
-        write_png(path, render(demo_digit(digit), ink=ink, paper=paper))
-        paths.append(str(path))
-    for model in ("lenet5-mnist", "mnist-cnn-mnist"):
-        assert main(["predict", *paths, "--model", model, "--json", "--device", "cpu"]) == 0
-        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        assert [line["top"][0][0] for line in lines] == [str(d) for d in range(10)], model

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnnviz.core.data.imageio import read_image, write_png
+from cnnviz.core.data.strokes import demo_digit, render
+from cnnviz.core.engine.preprocess import prepare, prepare_digit
 from cnnviz.core.errors import ImageError
-from cnnviz.core.imageio import read_image, write_png
-from cnnviz.core.preprocess import prepare, prepare_digit
-from cnnviz.core.strokes import demo_digit, render
-from cnnviz.core.zoo import get_spec
+from cnnviz.core.models.zoo import get_spec
 
 
 def save(path, array):

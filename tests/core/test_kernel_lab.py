@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import cnnviz
+from cnnviz.core.engine.changes import stage_changes
 from cnnviz.core.errors import KernelError
-from cnnviz.core.kernel_edit import (
+from cnnviz.core.lab.kernel_edit import (
     negate,
     normalise_sum,
     parse_cell,
@@ -18,9 +19,9 @@ from cnnviz.core.kernel_edit import (
     transpose,
     zero_mean,
 )
-from cnnviz.core.kernel_lab import LabRequest, run_lab
-from cnnviz.core.kernels import EDGE4_BANK, preset
-from cnnviz.core.surgery import FilterEdit, Surgeon, fit_kernel, stage_changes, trained_weights
+from cnnviz.core.lab.kernel_lab import LabRequest, run_lab
+from cnnviz.core.lab.kernels import EDGE4_BANK, preset
+from cnnviz.core.lab.surgery import FilterEdit, Surgeon, fit_kernel, trained_weights
 
 
 @pytest.mark.parametrize("text,value", [("1", 1.0), (" -2.5 ", -2.5), ("0,25", 0.25), ("1e-3", 1e-3)])

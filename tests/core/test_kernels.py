@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnviz.core.errors import KernelError
-from cnnviz.core.kernels import (
+from cnnviz.core.lab.kernels import (
     EDGE4_BANK,
     PRESETS,
     Kernel,
@@ -109,6 +109,7 @@ def test_bank_round_trip(tmp_path):
     (json.dumps([[0] * 10] * 10), "outside"),
     ("[" * 100000 + "]" * 100000, "nested"),
     ("{not json", "not valid JSON"),
+    ("[[" + "1" * 5000 + "]]", "Python can read"),  # an integer Python refuses to convert
     ('{"kernels": []}', "no kernels"),
     ('[[true]]', "not a number"),
 ])

@@ -11,8 +11,8 @@ from safetensors.torch import save_file
 
 import cnnviz
 from cnnviz.core.errors import ModelError, UntrustedFileError, WeightsUnavailableError
-from cnnviz.core.model_io import torchvision_cache_path
-from cnnviz.core.zoo import build_architecture, get_spec
+from cnnviz.core.models.model_io import torchvision_cache_path
+from cnnviz.core.models.zoo import build_architecture, get_spec
 
 
 def lenet_state():
@@ -27,6 +27,14 @@ def test_safetensors_with_metadata_loads_alone(tmp_path):
     assert model.cnnviz_spec.class_names[0] == "a"
     assert torch.equal(model.conv1.weight, state["conv1.weight"])
     assert not model.training
+
+
+@pytest.mark.parametrize("broken", ["[" * 100_000 + "]" * 100_000, "[" + "1" * 5000 + "]", "[nope"])
+def test_metadata_python_cannot_read_falls_back_to_the_architecture_defaults(tmp_path, broken):
+    path = tmp_path / "odd.safetensors"
+    save_file(lenet_state(), str(path), metadata={"arch": "lenet5", "class_names": broken, "mean": broken})
+    spec = cnnviz.load_model(path, "cpu").cnnviz_spec
+    assert spec.class_names == get_spec("lenet5").class_names and spec.mean == get_spec("lenet5").mean
 
 
 def test_state_dict_checkpoint_with_arch_flag_and_module_prefix(tmp_path):

@@ -8,7 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from cnnviz.core.packed_conv import MIN_WEIGHT_ELEMENTS, pack_conv_weights, packing_available, unpack_conv_weights
+from cnnviz.core.models.packed_conv import (
+    MIN_WEIGHT_ELEMENTS,
+    pack_conv_weights,
+    packing_available,
+    unpack_conv_weights,
+)
 
 pytestmark = pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN packing")
 
@@ -98,7 +103,7 @@ def test_every_kind_of_weight_change_is_seen(pair) -> None:
 
 
 def test_a_layer_whose_packed_result_differs_keeps_pytorchs_call(pair, monkeypatch) -> None:
-    from cnnviz.core import packed_conv
+    from cnnviz.core.models import packed_conv
 
     real = torch.ops.mkldnn._convolution_pointwise.default
     monkeypatch.setattr(packed_conv, "_POINTWISE", lambda *args: real(*args) + 1e-3)  # a packing that is off
@@ -144,9 +149,9 @@ def test_the_cpu_policy_packs_resnet18_and_its_frames_stay_the_same(resnet18_pai
     into one of them (with the trained/edited comparison every such frame makes) gives the same frames."""
     import numpy as np
 
-    from cnnviz.core.frame import FrameRequest, process_frame
-    from cnnviz.core.kernels import preset
-    from cnnviz.core.surgery import FilterEdit, Surgeon
+    from cnnviz.core.engine.frame import FrameRequest, process_frame
+    from cnnviz.core.lab.kernels import preset
+    from cnnviz.core.lab.surgery import FilterEdit, Surgeon, trained_weights
 
     plain, fast = resnet18_pair
     plain.to(memory_format=torch.channels_last)
@@ -158,7 +163,7 @@ def test_the_cpu_policy_packs_resnet18_and_its_frames_stay_the_same(resnet18_pai
     for surgeon in surgeons:
         surgeon.apply(edit)
     for _ in range(2):  # (the second frame runs on the packing the first one left)
-        a, b = (process_frame(model, FrameRequest(rgb, "layer3.0.conv1"), surgeon)
+        a, b = (process_frame(model, FrameRequest(rgb, "layer3.0.conv1"), lambda s=surgeon: trained_weights(s))
                 for model, surgeon in zip((plain, fast), surgeons, strict=True))
-        assert np.array_equal(a.values, b.values) and a.top == b.top and a.baseline_top == b.baseline_top
+        assert np.array_equal(a.hover.values, b.hover.values) and a.top == b.top and a.baseline_top == b.baseline_top
         assert a.changes == b.changes and any(c.mean_abs_change > 0 for c in b.changes)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import cnnviz
+from cnnviz.core.engine.summary import summarize
 from cnnviz.core.errors import ModelError
-from cnnviz.core.summary import summarize
-from cnnviz.core.zoo import TORCHVISION_MODELS, get_spec, registry
+from cnnviz.core.models.zoo import TORCHVISION_MODELS, get_spec, registry
 
 
 def shapes(name: str, input_shape=None) -> dict[str, list[int]]:
@@ -72,7 +72,8 @@ def test_torchvision_table_matches_torchvision():
 
     import torchvision
 
-    from cnnviz.core.zoo import TORCHVISION_MODELS, TORCHVISION_WEIGHTS, imagenet_classes
+    from cnnviz.core.models.torchvision_weights import TORCHVISION_WEIGHTS
+    from cnnviz.core.models.zoo import TORCHVISION_MODELS, imagenet_classes
 
     assert set(TORCHVISION_WEIGHTS) == set(TORCHVISION_MODELS)
     for name, (enum_name, file_name) in TORCHVISION_WEIGHTS.items():
@@ -86,7 +87,7 @@ def test_listing_the_zoo_does_not_import_torchvision():
     import subprocess
     import sys
 
-    code = ("import sys; from cnnviz.core.zoo import registry, weights_present; "
+    code = ("import sys; from cnnviz.core.models.zoo import registry, weights_present; "
             "[weights_present(s) for s in registry().values()]; print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

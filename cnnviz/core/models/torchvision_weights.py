@@ -14,7 +14,7 @@ import torch
 
 #: torchvision's DEFAULT ImageNet weights of each family and their checkpoint file name, written out
 #: so that listing the zoo (and starting the app) never imports torchvision, which takes seconds
-#: (it pulls in torch._dynamo). tests/test_zoo_summary.py checks this table against torchvision.
+#: (it pulls in torch._dynamo). tests/core/test_zoo_summary.py checks this table against torchvision.
 TORCHVISION_WEIGHTS = {
     "alexnet": ("AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth"),
     "vgg11": ("VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth"),
