@@ -36,6 +36,8 @@ class ExplainTab:
         self.controller.set_options(explain=ExplainOptions(view.method_name, view.target_index, view.layer_name))
 
     def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        if state.view == "explain" and old.view != "explain" and self.controller.last_frame is not None:
+            self._frame(self.controller.last_frame)
         if state.explain.method != old.explain.method and state.explain.method != self.view.method_name:
             self.view.set_method(state.explain.method)
 
@@ -48,7 +50,9 @@ class ExplainTab:
         return Job("explain", work, self.view.show_explanation)
 
     def _frame(self, result: FrameResult) -> None:
-        """Keep the layer list in step with the model on screen."""
+        """Keep the layer list in step with the model on screen (while the view is shown)."""
+        if self.controller.state.view != "explain":
+            return
         spatial = tuple(s.name for s in result.stages if len(s.shape) == 3 and s.shape[1] * s.shape[2] > 1)
         self.view.set_layers(spatial)
 

@@ -73,23 +73,28 @@ class KernelLabPanel(QWidget):
         return LabOptions(tuple(self.bank), self.padding.currentText(), self.stride.value(), self.pool.value(),
                           self.pool_kind.currentText())
 
-    def _state_changed(self, state: ViewState, _old: ViewState) -> None:
-        """A session (or anything but this panel) set other lab options: show them."""
+    def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        """A session (or anything but this panel) set other lab options: show them. Shown again after
+        another view: catch up with the model's conv stages and the edit's changes."""
+        if state.view == "lab" and old.view != "lab" and self._controller.last_frame is not None:
+            self._frame(self._controller.last_frame)
         if state.lab == self.options():
             return
         lab = state.lab
-        for box, value in ((self.padding, lab.padding), (self.pool_kind, lab.pool_kind)):
-            box.blockSignals(True)
-            box.setCurrentText(value)
-            box.blockSignals(False)
-        for spin, number in ((self.stride, lab.stride), (self.pool, lab.pool)):
-            spin.blockSignals(True)
-            spin.setValue(number)
-            spin.blockSignals(False)
+        for widget, show in ((self.padding, lambda: self.padding.setCurrentText(lab.padding)),
+                             (self.pool_kind, lambda: self.pool_kind.setCurrentText(lab.pool_kind)),
+                             (self.stride, lambda: self.stride.setValue(lab.stride)),
+                             (self.pool, lambda: self.pool.setValue(lab.pool))):
+            widget.blockSignals(True)  # (showing the state is not an edit)
+            show()
+            widget.blockSignals(False)
         if tuple(self.bank) != lab.bank:
             self.set_bank(list(lab.bank))
 
     def _frame(self, result: FrameResult) -> None:
+        """The lab's picture of the network: refreshed while the lab is on screen, not behind other views."""
+        if self._controller.state.view != "lab":
+            return
         self.set_conv_stages({s.name: s.target for s in result.stages if s.kind == "conv"})
         self.show_changes(result.changes, result.baseline_top, result.top, self._controller.edited)
 
