@@ -40,8 +40,6 @@ from cnnviz.qt.state import LabOptions, ViewState
 from cnnviz.qt.widgets.kernel_grid import KernelGrid
 from cnnviz.qt.widgets.readout import CENTRE, Readout
 
-CELL = 180
-
 
 class KernelLabPanel(QWidget):
     changed = Signal()  # the bank or an option changed: recompute the pipeline
