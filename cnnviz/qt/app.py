@@ -12,7 +12,6 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.choices import INPUT_SOURCES
@@ -32,10 +31,10 @@ from cnnviz.qt.panels.kernel_lab import KernelLabPanel
 from cnnviz.qt.panels.model_bar import ModelBar
 from cnnviz.qt.panels.network_panel import NetworkPanel
 from cnnviz.qt.panels.train_panel import TrainPanel
+from cnnviz.qt.screenshot import arm_screenshot
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.state import ViewState
 
-SCREENSHOT_TIMEOUT_MS = 60_000
 #: Qt's offscreen platform says this whenever a window's size limits change; it means nothing there.
 OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints()"
 _quiet = {"installed": False}
@@ -175,53 +174,7 @@ def run_app(args: argparse.Namespace) -> int:
     window.show()
     status = {"code": 0}
     if args.screenshot:
-        def ready() -> bool:
-            if args.tab == "dataset" and app.inputs.dataset_panel.data is None:
-                return False  # wait for the samples to load
-            if window.view_key == "explain" and app.explain.view.last is None:
-                return False
-            if args.tour and not (app.tour.active and controller.last_frame is not None):
-                return False
-            if args.session and not (session["opened"] or window.banner.isVisible()):
-                return False  # the session is applied (or refused with a message) before the picture
-            if args.image and not window.banner.isVisible():  # the image (read on the worker) is shown in full
-                result = controller.last_frame
-                if controller.state.source != "image" or result is None \
-                        or result.stamp < controller.input_changed_at or not result.detail:
-                    return False
-            return True
-
-        def grab(_result: object) -> None:
-            window.result_painted.disconnect(grab)
-            poll()
-
-        def poll() -> None:
-            if ready():
-                QTimer.singleShot(300, save)
-            else:
-                QTimer.singleShot(100, poll)
-
-        def save() -> None:
-            qt_app.processEvents()
-            if not window.grab().save(args.screenshot):
-                print(f"cnnviz: error: could not write the screenshot {args.screenshot}", file=sys.stderr)
-                status["code"] = 2
-            qt_app.quit()
-
-        def give_up(force: bool = True) -> None:
-            if controller.last_frame is not None:
-                return
-            if not force and window.busy.isVisible():  # still loading (perhaps the fallback model): wait
-                QTimer.singleShot(500, lambda: give_up(False))
-                return
-            message = window.banner.text() or "no result was shown in time"
-            print(f"cnnviz: error: no screenshot taken: {message}", file=sys.stderr)
-            status["code"] = 2
-            qt_app.quit()
-
-        window.result_painted.connect(grab)
-        window.error_shown.connect(lambda _m: QTimer.singleShot(500, lambda: give_up(False)))  # GUI thread
-        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
+        arm_screenshot(app, args, session, status)
     qt_app.exec()
     app.shutdown()
     return status["code"]
