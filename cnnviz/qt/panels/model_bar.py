@@ -52,7 +52,12 @@ class ModelBar(QToolBar):
                        QLabel("  Top-k "), self.top_k, QLabel("  "), self.per_channel):
             self.addWidget(widget)
         self._show(state)
-        controller.state_changed.connect(lambda new, _old: self._show(new))
+        controller.state_changed.connect(self._state_changed)
+
+    def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        shown = ("model", "device", "top_k", "per_channel")
+        if any(getattr(state, name) != getattr(old, name) for name in shown):
+            self._show(state)
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
