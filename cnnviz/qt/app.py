@@ -56,6 +56,9 @@ class App:
     tour: Tour
     snapshots: Snapshots
     export: Export
+    # (kept here, as every part is: their menu actions call their methods, and PySide6 keeps no part alive)
+    view_options: ViewOptions
+    sessions: Sessions
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -91,26 +94,27 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
                          ("filters", network.filters), ("kernel lab", lab), ("training", train)):
         window.add_panel(name, widget)
     window.file_actions(inputs.open_image_dialog, window.findChild(ModelBar).open_model_dialog, window.paste)
-    Sessions(window, controller)
+    sessions = Sessions(window, controller)
     window.finish_menus()
     presenter = Presenter(window, controller, settings.presenter_scale)
-    ViewOptions(window, controller)
+    view_options = ViewOptions(window, controller)
     snapshots = Snapshots(window, controller)
     tour = Tour(window, controller, presenter)
     export = Export(window)
     export.build_menu()
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
-               export)
+               export, view_options, sessions)
 
 
-def quiet_offscreen() -> None:
+def quiet_offscreen(again: bool = False) -> None:
     """Drop the offscreen platform's one meaningless warning (``--screenshot``, ``cnnviz bench``);
-    every other Qt message goes where it went before."""
+    every other Qt message goes where it went before. Installed once; ``again`` installs it over
+    whatever message handler came since (a test's)."""
     from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtGui import QGuiApplication
 
-    if _quiet["installed"] or QGuiApplication.platformName() != "offscreen":
+    if (_quiet["installed"] and not again) or QGuiApplication.platformName() != "offscreen":
         return
     previous = None
 

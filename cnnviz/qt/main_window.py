@@ -107,6 +107,9 @@ class MainWindow(QMainWindow):
         self._view_keys.insert(index, key)
         self.views.blockSignals(True)
         self.views.insertTab(index, widget, title)
+        shown = self.controller.state.view  # (a tab inserted before the current one must not change the tab shown)
+        if shown in self._view_keys:
+            self.views.setCurrentIndex(self._view_keys.index(shown))
         self.views.blockSignals(False)
         if tip:
             self.views.setTabToolTip(index, tip)

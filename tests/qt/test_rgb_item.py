@@ -73,8 +73,15 @@ def _two_views(qtbot, make) -> tuple:  # noqa: ANN001
     qtbot.waitExposed(window)
     for view in views:
         view.ci.layout.itemAt(0).autoRange(padding=0)
-    qtbot.wait(50)
+    settle()  # the first paints are done before a test counts any
     return window, items, views
+
+
+def settle() -> None:
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(5):
+        QApplication.processEvents()
 
 
 @pytest.mark.parametrize("make", [pg.ImageItem, RGBImageItem], ids=["pyqtgraph", "ours"])

@@ -69,11 +69,11 @@ def test_the_laid_out_text_is_kept_and_bounded(qtbot) -> None:
     bars.resize(380, 300)
     bars.set_top(TOP)
     bars.grab()
-    kept = len(bars._texts)
+    kept = bars.laid_out
     assert kept == 2 * len(TOP)  # names and percentages
     bars.grab()
-    assert len(bars._texts) == kept  # a repaint lays nothing out again
+    assert bars.laid_out == kept  # a repaint lays nothing out again
     for i in range(3000):  # many distinct readings: the cache is cleared when full, never unbounded
         bars.set_top([(f"class {i}", (i % 1000) / 1000)])
         bars.grab()
-    assert len(bars._texts) <= 4097
+    assert bars.laid_out <= 4097

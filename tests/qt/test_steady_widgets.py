@@ -83,7 +83,7 @@ def test_a_readout_elides_what_does_not_fit_and_grows_with_the_font(qtbot):
     parent, _ = boxed(readout, qtbot)
     parent.resize(120, 60)
     settle()
-    assert readout._elided() and readout.width() < 130
+    assert readout.elided() and readout.width() < 130
     picture = readout.grab().toImage()
     assert any(picture.pixelColor(x, picture.height() // 2) != picture.pixelColor(0, 0)
                for x in range(picture.width()))  # something was drawn
@@ -115,31 +115,32 @@ def test_a_new_picture_of_any_size_re_lays_nothing_out_and_keeps_its_shape(qtbot
     assert picture.target().isEmpty()
 
 
-def test_live_updates_never_re_lay_out_the_tabs(window, qtbot):
+def test_live_updates_never_re_lay_out_the_tabs(app, qtbot):
     """Maps, bars, chain, filters and the kernel lab change with every input; none of them may make
     the tab widget that holds them re-lay itself out (and so repaint all it holds)."""
+    window, controller, network = app.window, app.controller, app.network
     with qtbot.waitSignal(window.result_painted, timeout=WAIT):
-        window.draw_demo(3)
+        app.inputs.draw_demo(3)
     settle()
     requests = LayoutRequests(window.views)
     for _round in range(2):  # (the second time round, every reading has been shown once: nothing grows)
         requests.count = 0
         for digit in (5, 8, 2, 0):
             with qtbot.waitSignal(window.result_painted, timeout=WAIT, check_params_cb=lambda r: r.detail):
-                window.draw_demo(digit)
-                window._submit(detail=True)  # the chain, filters and strip change too
+                app.inputs.draw_demo(digit)
+                controller.refresh(detail=True)  # the chain, filters and strip change too
             settle()
-    assert window.filters.image.pixmap().width() > 0 and window.chain.title.text()
+    assert network.filters.image.pixmap().width() > 0 and network.chain.title.text()
     assert requests.count <= 1, requests.count  # (as below)
 
-    lab = window.lab
-    with qtbot.waitSignal(window.lab_painted, timeout=WAIT):
-        window.views.setCurrentWidget(lab)
+    lab = app.lab
+    with qtbot.waitSignal(controller.lab_ready, timeout=WAIT):
+        window.show_view("lab")
     settle()
     for _round in range(2):
         requests.count = 0
         for i in range(6):
-            with qtbot.waitSignal(window.lab_painted, timeout=WAIT):
+            with qtbot.waitSignal(controller.lab_ready, timeout=WAIT):
                 assert lab.grid.set_cell_text(i % 3, 1, f"{np.sin(i):.3f}")
             settle()
     # (a QLabel: one with every edit; a readout: only if a timing needs a digit more than ever before)

@@ -37,6 +37,11 @@ class SoftmaxBars(QWidget):
                         + "\n".join(f"{n}: {p * 100:.1f} %" for n, p in self.top))
         self.update()
 
+    @property
+    def laid_out(self) -> int:
+        """How many strings (class names, percentages) are kept laid out for the next paints."""
+        return len(self._texts)
+
     def set_presenter(self, on: bool) -> None:
         self.update()  # the bars follow the (larger) font
 

@@ -32,6 +32,11 @@ class DrawCanvas(QWidget):
         self._undo: list[QImage] = []
         self._last: QPointF | None = None
 
+    @property
+    def drawing(self) -> bool:
+        """Whether a stroke is in progress (the mouse button is down on the canvas)."""
+        return self._last is not None
+
     def clear(self) -> None:
         self._push_undo()
         self._image.fill(QColor(255, 255, 255))

@@ -68,12 +68,13 @@ class Readout(QWidget):
         painter.drawText(room, self._align, shown)
         painter.end()
 
-    def _elided(self) -> bool:
+    def elided(self) -> bool:
+        """Whether the text is wider than the readout, so that it is drawn cut short (an ``elide`` readout)."""
         room = self.contentsRect().width() - 4
         return self.fontMetrics().horizontalAdvance(self._text) > room
 
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ToolTip and self._elided():  # the whole text of a cut-off reading
+        if event.type() == QEvent.Type.ToolTip and self.elided():  # the whole text of a cut-off reading
             tip = self._text + (f"\n\n{self.toolTip()}" if self.toolTip() else "")
             QToolTip.showText(event.globalPos(), tip, self)
             return True
