@@ -31,6 +31,7 @@ from cnnviz.qt.panels.kernel_lab import KernelLabPanel
 from cnnviz.qt.panels.model_bar import ModelBar
 from cnnviz.qt.panels.network_panel import NetworkPanel
 from cnnviz.qt.panels.train_panel import TrainPanel
+from cnnviz.qt.panels.weights_choice import WeightsChoice
 from cnnviz.qt.screenshot import arm_screenshot
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.state import ViewState
@@ -78,6 +79,7 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     inputs = InputPanel(controller, settings)
     window = MainWindow(controller, settings, inputs)
     window.addToolBar(ModelBar(controller))
+    window.central_layout.insertWidget(1, WeightsChoice(controller))
     network = NetworkPanel(controller)
     lab = KernelLabPanel(controller)
     train = TrainPanel(controller)

@@ -44,6 +44,7 @@ class Controller(QObject):
     cleared = Signal()  # the last error no longer applies
     status = Signal(str)
     trust_needed = Signal(str, str)  # path, message: ask the user, then load_model(path, trust=True)
+    weights_missing = Signal(str, str)  # name, sentence: the window offers random weights, a file, a download
     input_changed = Signal(str, object)  # source, picture (a new image, pasted or opened)
     image_opened = Signal(str)  # the path of an image file now used as the input
     dataset_loaded = Signal(object)  # ArrayDataset
@@ -73,9 +74,10 @@ class Controller(QObject):
         worker.lab_ready.connect(self._lab_arrived)
         worker.model_loaded.connect(self._model_loaded)
         worker.load_failed.connect(self._load_failed)
+        worker.weights_missing.connect(lambda name, message: self._load_failed(name, message, weights=True))
         worker.untrusted.connect(self.trust_needed)
         worker.loading.connect(self.model_loading)
-        worker.job_done.connect(self._job_done)
+        worker.job_done.connect(lambda job, result: None if self._shut else job.done(result))
         worker.job_failed.connect(self._job_failed)
         worker.edited.connect(self._edited)
         worker.fell_back.connect(self._fell_back)
@@ -282,10 +284,6 @@ class Controller(QObject):
         self.follow()
 
     # ---- followers: explanation and comparison --------------------------------------------
-    def add_follower(self, view: str, make_job: Callable[[ViewState, np.ndarray], Job | None]) -> None:
-        """``make_job(state, rgb)`` makes the job that refreshes ``view`` for the current input (or None)."""
-        self.followers.add(view, make_job)
-
     def follow(self, force: bool = False) -> None:
         """Refresh the explanation or comparison on screen (see followers.py)."""
         if not self._shut and self.spec is not None:
@@ -297,10 +295,6 @@ class Controller(QObject):
         """Run ``fn`` on the worker; ``done(result)`` (or ``failed(sentence)``, after the message is shown)
         on the GUI thread. A newer job of the same kind replaces one that has not started."""
         self.worker.submit(Job(kind, fn, done, failed))
-
-    def _job_done(self, job: Job, result: object) -> None:
-        if not self._shut:
-            job.done(result)
 
     def _job_failed(self, job: Job, message: str) -> None:
         self.error.emit(message)
@@ -320,6 +314,7 @@ class Controller(QObject):
 
     def set_device(self, device: str) -> None:
         self.load_model(self._state.model, device=device)
+
     def _load(self, trust: bool = False) -> None:
         state = self._state
         self.worker.submit(LoadRequest(state.model, state.device, state.untrained, trust))
@@ -342,17 +337,19 @@ class Controller(QObject):
         self.model_loaded.emit(spec, description)
         self.refresh(detail=True)  # a new model: every view at once
 
-    def _load_failed(self, name: str, message: str) -> None:
-        if self._remembered and self.last_frame is None and name != DEFAULT_MODEL:
-            # the remembered model cannot load any more (weights gone, device gone): start on the default
-            self._remembered = False
-            self._keep_error = True
-            self.error.emit(f"{message} Opened {DEFAULT_MODEL} instead.")
+    def _load_failed(self, name: str, message: str, weights: bool = False) -> None:
+        """The last good model stays; with none yet (at start), the default opens. Missing ImageNet
+        weights are offered as choices in the window (``weights_missing``), not as an error."""
+        fallback = self.spec is None and name != DEFAULT_MODEL and (weights or self._remembered)
+        if fallback:
+            self._remembered, self._keep_error = False, True
             self.load_model(DEFAULT_MODEL)
-            return
-        if self.spec is not None and name != self.spec.name:
+        elif self.spec is not None and name != self.spec.name:
             self._set(model=self.spec.name)  # the previous model is still the one on the worker
-        self.error.emit(message)
+        if weights:
+            self.weights_missing.emit(name, message)
+        else:
+            self.error.emit(f"{message} Opened {DEFAULT_MODEL} instead." if fallback else message)
 
     def _fell_back(self, device: str) -> None:
         self._keep_error = True

@@ -19,7 +19,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from cnnviz.core.engine.frame import FrameRequest, FrameResult, process_frame
-from cnnviz.core.errors import CnnvizError, UntrustedFileError
+from cnnviz.core.errors import CnnvizError, UntrustedFileError, WeightsUnavailableError
 from cnnviz.core.lab.kernel_lab import LabRequest, run_lab
 from cnnviz.core.lab.surgery import FilterEdit, Surgeon, trained_weights
 from cnnviz.qt.cadence import hand_details_on
@@ -70,6 +70,7 @@ class InferenceWorker(QObject):
     frame_done = Signal()  # a frame request has run (its results, if any, were sent before)
     model_loaded = Signal(object, str, str)  # ModelSpec, description, the device it runs on
     load_failed = Signal(str, str)  # name, sentence
+    weights_missing = Signal(str, str)  # name, sentence: an ImageNet family whose weights are not here
     untrusted = Signal(str, str)  # path, message: the GUI asks the user before retrying with trust
     loading = Signal(str)  # name of the model being loaded
     job_done = Signal(object, object)  # Job, result
@@ -171,6 +172,9 @@ class InferenceWorker(QObject):
                 pass
         except UntrustedFileError as exc:
             self.untrusted.emit(request.name, str(exc))
+            return
+        except WeightsUnavailableError as exc:
+            self.weights_missing.emit(request.name, str(exc))
             return
         except CnnvizError as exc:
             self.load_failed.emit(request.name, str(exc))

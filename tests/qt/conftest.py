@@ -132,6 +132,13 @@ def live(qtbot, settings):
 
 
 # ---- fakes and real results for view tests ------------------------------------------------------------
+class _Followers(dict):
+    """The controller's followers as the fake keeps them: view -> make_job."""
+
+    def add(self, view: str, make_job) -> None:  # noqa: ANN001
+        self[view] = make_job
+
+
 class FakeController(QObject):
     """The controller's signals and state, with every intent recorded in ``calls`` as (name, args, kwargs)."""
 
@@ -147,6 +154,7 @@ class FakeController(QObject):
     cleared = Signal()
     status = Signal(str)
     trust_needed = Signal(str, str)
+    weights_missing = Signal(str, str)
     input_changed = Signal(str, object)
     image_opened = Signal(str)
     dataset_loaded = Signal(object)
@@ -170,7 +178,7 @@ class FakeController(QObject):
         self.spec = None
         self.device_in_use = "cpu"
         self.visible: Callable[[], frozenset[str] | None] = lambda: None
-        self.followers: dict[str, Callable] = {}
+        self.followers = _Followers()
         self.inputs: dict[str, np.ndarray] = {}
 
     def called(self, name: str) -> list[tuple]:
@@ -179,9 +187,6 @@ class FakeController(QObject):
 
     def set_visible_stages(self, visible) -> None:  # noqa: ANN001
         self.visible = visible
-
-    def add_follower(self, view: str, make_job) -> None:  # noqa: ANN001
-        self.followers[view] = make_job
 
     def current_input(self) -> np.ndarray | None:
         return self.inputs.get(self.state.source)

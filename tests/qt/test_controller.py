@@ -162,8 +162,8 @@ def test_a_failing_follower_job_clears_only_its_own_turn(live, qtbot):
 
         return Job("compare", work, lambda value: results.append(("compare", value)))
 
-    controller.add_follower("explain", explain_job)
-    controller.add_follower("compare", compare_job)
+    controller.followers.add("explain", explain_job)
+    controller.followers.add("compare", compare_job)
     try:
         controller.set_view("explain")  # the explanation's job runs (and waits on the worker)
         controller.set_view("compare")  # the comparison's job queues behind it

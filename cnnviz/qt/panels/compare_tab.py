@@ -23,7 +23,7 @@ class CompareTab:
         window.add_view("compare", self.view, "Compare",
                         "Two inputs, or trained vs edited model, side by side per stage.")
         window.add_panel("comparison", self.view)
-        controller.add_follower("compare", self._job)
+        controller.followers.add("compare", self._job)
         self.view.pin_requested.connect(self.pin_input)
         self.view.mode_changed.connect(lambda mode: controller.set_options(compare_mode=mode))
         controller.state_changed.connect(self._state_changed)

@@ -22,7 +22,7 @@ class ExplainTab:
         self.view = ExplainPanel()
         window.add_view("explain", self.view, "Explain", "Grad-CAM, HiResCAM and saliency over the input; occlusion.")
         window.add_panel("explanation", self.view)
-        controller.add_follower("explain", self._job)
+        controller.followers.add("explain", self._job)
         self.view.options_changed.connect(self._options)
         self.view.occlusion_toggled.connect(lambda on: input_view.set_occlusion(on, self.view.patch.value()))
         self.view.occlusion_size_changed.connect(
