@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from cnnviz.core.choices import INPUT_SOURCES
 from cnnviz.qt import session_files
 from cnnviz.qt.classroom.export import Export
+from cnnviz.qt.classroom.layout_menu import LayoutMenu
 from cnnviz.qt.classroom.presenter import Presenter
 from cnnviz.qt.classroom.sessions import Sessions
 from cnnviz.qt.classroom.snapshots import Snapshots
@@ -60,6 +61,7 @@ class App:
     # (kept here, as every part is: their menu actions call their methods, and PySide6 keeps no part alive)
     view_options: ViewOptions
     sessions: Sessions
+    layout: LayoutMenu  # (every part is kept here: PySide6 does not keep a part alive for its menu actions)
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -102,11 +104,12 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     view_options = ViewOptions(window, controller)
     snapshots = Snapshots(window, controller)
     tour = Tour(window, controller, presenter)
+    layout = LayoutMenu(window, network, snapshots)
     export = Export(window)
     export.build_menu()
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
-               export, view_options, sessions)
+               export, view_options, sessions, layout)
 
 
 def quiet_offscreen(again: bool = False) -> None:

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.views)
         self.splitter.setSizes([380, 1120])
+        self.splitter.setChildrenCollapsible(False)  # the input panel must never be dragged out of sight
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         central = QWidget()
@@ -135,6 +136,12 @@ class MainWindow(QMainWindow):
     def finish_menus(self) -> None:
         self.file_menu.addSeparator()
         self.file_menu.addAction("Quit", QKeySequence("Ctrl+Q"), self.close)
+
+    def reset_layout(self) -> None:
+        """The input panel and the views at their first sizes, both shown (the panels reset their own)."""
+        self.splitter.setSizes([380, max(400, self.width() - 380)])
+        for index in range(self.splitter.count()):
+            self.splitter.widget(index).show()
 
     def show_view(self, key: str) -> None:
         self.views.setCurrentIndex(self._view_keys.index(key))

@@ -41,13 +41,15 @@ class NetworkPanel(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         for widget in (self.input_view, self.arithmetic, self.chain, self.filters):
             right.addWidget(widget)
-        right.setSizes([220, 200, 150, 250])
+        self.right = right
         body = self.body = QSplitter()
         body.addWidget(middle)
         body.addWidget(right)
-        body.setSizes([700, 380])
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 1)
+        for splitter in (right, body):
+            splitter.setChildrenCollapsible(False)  # a pane dragged to nothing is hard to find again
+        self.reset_layout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.strip)
@@ -111,6 +113,20 @@ class NetworkPanel(QWidget):
         value = result.hover.value(channel, y, x)
         if value is not None:
             self.arithmetic.show_value(result.selected, channel, y, x, value)
+
+    def reset_layout(self) -> None:
+        """The panes at their first sizes, every pane shown, the maps and the input fitted to their views."""
+        self.right.setSizes([220, 200, 150, 250])
+        self.body.setSizes([700, 380])
+        presenter = self.controller.state.presenter
+        for view in (self.arithmetic, self.chain, self.filters):
+            view.setVisible(not presenter)
+        self.fit_views()
+
+    def fit_views(self) -> None:
+        """Zoomed or panned out of sight: back to the whole picture."""
+        self.maps.box.autoRange(padding=0.01)
+        self.input_view.box.autoRange(padding=0.02)
 
     def set_presenter(self, on: bool) -> None:
         """Presenter mode: the maps get the room; the text-heavy arithmetic, block and filter views step
