@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnnviz.core.choices import INPUT_SOURCES
 from cnnviz.qt import session_files
+from cnnviz.qt.classroom.autosave import Autosave
 from cnnviz.qt.classroom.export import Export
 from cnnviz.qt.classroom.layout_menu import LayoutMenu
 from cnnviz.qt.classroom.presenter import Presenter
@@ -62,14 +63,16 @@ class App:
     view_options: ViewOptions
     sessions: Sessions
     layout: LayoutMenu  # (every part is kept here: PySide6 does not keep a part alive for its menu actions)
+    autosave: Autosave | None
 
     def shutdown(self) -> None:
         self.window.shutdown()
 
 
 def build_app(model: str | None = None, device: str | None = None, untrained: bool = False,
-              settings: Settings | None = None) -> App:
-    """The whole app on ``model`` (None: the one the settings remember), its model loading started."""
+              settings: Settings | None = None, autosave_on: bool = True) -> App:
+    """The whole app on ``model`` (None: the one the settings remember), its model loading started.
+    ``autosave_on`` False for the benchmark (its saves would be timed with the frames)."""
     settings = settings or Settings()
     remembered = model is None
     if model is None:
@@ -105,11 +108,12 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     snapshots = Snapshots(window, controller)
     tour = Tour(window, controller, presenter)
     layout = LayoutMenu(window, network, snapshots)
+    autosave = Autosave(window, controller) if autosave_on else None
     export = Export(window)
     export.build_menu()
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
-               export, view_options, sessions, layout)
+               export, view_options, sessions, layout, autosave)
 
 
 def quiet_offscreen(again: bool = False) -> None:

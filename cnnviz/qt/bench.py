@@ -242,7 +242,7 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
     # (and never hand QSettings a device path: it saves by writing a temporary file and renaming it)
     folder = tempfile.mkdtemp(prefix="cnnviz-bench-")
     settings = Settings(QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat))
-    built = build_app(scenario.model, device, untrained=scenario.untrained, settings=settings)
+    built = build_app(scenario.model, device, untrained=scenario.untrained, settings=settings, autosave_on=False)
     window = built.window
     window.resize(1500, 920)
     window.show()

@@ -52,6 +52,7 @@ def test_a_weights_file_goes_where_the_cache_keeps_it_and_loads(make_app, torch_
 def test_screenshot_of_a_model_without_weights_shows_the_choice(tmp_path):
     out = tmp_path / "choice.png"
     env = {"QT_QPA_PLATFORM": "offscreen", "TORCH_HOME": str(tmp_path / "torch"), "CNNVIZ_OFFLINE": "1",
+           "XDG_DATA_HOME": str(tmp_path / "data"),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-m", "cnnviz", "--model", "resnet18", "--screenshot", str(out)],
                             capture_output=True, text=True, timeout=180, env=env)
