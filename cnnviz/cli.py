@@ -1,14 +1,17 @@
 """The command line: each sub-command calls core; the bare command opens the app.
 
 Errors a user can cause end as ``cnnviz: error: <sentence>`` on stderr with exit status 2,
-and no traceback unless ``--debug`` is given. Qt is imported only to open the app, so
-``cnnviz predict`` never loads it.
+and nothing else on stderr unless ``--debug`` is given: then the traceback, and what the libraries
+say (torch's and Pillow's warnings, libpng's and libjpeg's messages), which core otherwise keeps
+quiet; ``--debug`` sets ``CNNVIZ_DEBUG=1`` for the run (see cnnviz.core.fileio.quiet). Qt is
+imported only to open the app, so ``cnnviz predict`` never loads it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnnviz", description="See inside a convolutional network while it works. "
         "Without a sub-command, opens the app.")
     parser.add_argument("--version", action="store_true", help="print versions (cnnviz, torch, CUDA, Qt) and exit")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks, and the libraries' own warnings that cnnviz otherwise keeps quiet")
     _add_model_options(parser, default=None)  # the app remembers the last model; lenet5-mnist the first time
     parser.add_argument("--image", help="open this image as the input")
     parser.add_argument("--tab", choices=INPUT_SOURCES, help="start on this input tab")
@@ -146,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from cnnviz.core.errors import CnnvizError
+    from cnnviz.core.fileio import DEBUG_ENV
 
+    before = os.environ.get(DEBUG_ENV)
+    if args.debug:
+        os.environ[DEBUG_ENV] = "1"  # core's quiet sections pass library noise on (child processes too)
     try:
         return _dispatch(args)
     except (CnnvizError, CliError) as exc:
@@ -159,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if before is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = before
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -192,8 +205,6 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import os
-
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.core.bench_stats import format_table
     from cnnviz.core.models.device import resolve_device

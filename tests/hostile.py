@@ -5,6 +5,11 @@ Every file goes through the same entry point the CLI and the GUI use (read_image
 load_bank, read_idx). Outcomes: loaded (a damaged file that still decodes is fine), refused
 (a CnnvizError: one sentence for the user), crash (anything else: must be 0). Malicious
 checkpoints try to create a canary file; any canary that appears is a code execution (must be 0).
+
+:func:`cli_argv` gives, for each file of the corpus, the ``cnnviz`` command line that reads it, so the
+same corpus also goes through the command line (one ``cnnviz: error:`` line or a result, and nothing
+else on stderr); :func:`special_files` makes what a stat must refuse before any open (a named pipe,
+a socket, a link to /dev/zero, a folder), which only a subprocess with a timeout may try.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import struct
 import sys
 import time
 import tracemalloc
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,10 +139,41 @@ def _variants(name: str, data: bytes, flips: int) -> dict[str, bytes]:
     return out
 
 
+def png_with_idat_garbage() -> bytes:
+    """A good 64x48 RGB PNG whose zlib stream goes on after the last row: libpng says "Too much image data"."""
+    width, height = 64, 48
+    rgb = (np.random.default_rng(3).random((height, width, 3)) * 255).astype(np.uint8)
+    raw = b"".join(b"\x00" + row.tobytes() for row in rgb)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = _png_chunk(b"IDAT", zlib.compress(raw + b"\x00" * 3000))
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + idat + _png_chunk(b"IEND", b"")
+
+
+def jpeg_with_extraneous_bytes() -> bytes:
+    """A good JPEG with junk before its end marker: libjpeg says "Corrupt JPEG data: N extraneous bytes"."""
+    rgb = (np.random.default_rng(4).random((48, 64, 3)) * 255).astype(np.uint8)
+    data = _encode(".jpg", rgb)
+    return data[:-2] + bytes(range(1, 101)) + data[-2:]
+
+
+def grey_png(width: int, height: int) -> bytes:
+    """A grey PNG of any size, even 1,000,000x1 (a few KB: the rows compress to nothing)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = (b"\x00" + bytes([128]) * width) * height
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows, 9))
+            + _png_chunk(b"IEND", b""))
+
+
+#: Degenerate sizes (width, height): refused with a sentence below 4 px a side or beyond 1:100, else shown.
+DEGENERATE_SIZES = ((1, 1), (2, 2), (3, 3), (1_000_000, 1), (1, 100_000), (600, 5), (4, 4), (400, 4))
+
+
 def image_files() -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for name, data in _base_images().items():
         files.update(_variants(name, data, flips=16))
+    files.update({f"size-{w}x{h}.png": grey_png(w, h) for w, h in DEGENERATE_SIZES})
+    files.update({"idat-garbage.png": png_with_idat_garbage(), "extraneous.jpg": jpeg_with_extraneous_bytes()})
     files.update({
         "bomb-20000.png": _png_bomb(20000, 20000), "bomb-wide.png": _png_bomb(1_000_000, 100),
         "bomb-tall.png": _png_bomb(100, 2_000_000), "empty.png": b"", "garbage.jpg": os.urandom(4096),
@@ -187,6 +224,12 @@ def model_files(canary_dir: Path) -> dict[str, bytes]:
             out = io.BytesIO()
             torch.save(obj, out, _use_new_zipfile_serialization=False)
             files[f"evil-legacy-{name}-{wrap}.pt"] = out.getvalue()
+            out = io.BytesIO()
+            torch.save(obj, out, pickle_protocol=4)  # torch warns "Detected pickle protocol 4" before refusing
+            files[f"evil-protocol4-{name}-{wrap}.pt"] = out.getvalue()
+    out = io.BytesIO()
+    torch.save(state, out, pickle_protocol=4)
+    files["state-protocol4.pt"] = out.getvalue()
     header = json.dumps({"w": {"dtype": "F32", "shape": [10**9], "data_offsets": [0, 4 * 10**9]}}).encode()
     files.update({
         "header-too-long.safetensors": (10**15).to_bytes(8, "little") + b"{}",
@@ -196,7 +239,9 @@ def model_files(canary_dir: Path) -> dict[str, bytes]:
         "text.pth": b"not a checkpoint\n" * 100,
     })
     script = io.BytesIO()
-    torch.jit.save(torch.jit.script(build_architecture("lenet5")), script)
+    with warnings.catch_warnings():  # torch calls its own TorchScript API deprecated: not a finding here
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(build_architecture("lenet5")), script)
     files["scripted.pt"] = script.getvalue()
     files.update({f"trunc{int(f * 100)}-scripted.pt": script.getvalue()[: int(len(script.getvalue()) * f)]
                   for f in TRUNCATIONS})
@@ -257,6 +302,44 @@ LOADERS: dict[str, Callable[[Path], object]] = {
     "kernel": load_bank,
     "idx": read_idx,
 }
+
+
+#: A digit every command that needs an image reads when the corpus file is something else.
+GOOD_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "samples" / "digits" / "3.png"
+
+
+def cli_argv(kind: str, path: Path, work: Path) -> list[str]:
+    """The ``cnnviz`` command line that reads ``path`` the way a user would give it."""
+    if kind == "image":
+        return ["predict", str(path), "--model", "lenet5"]
+    if kind == "model":
+        return ["predict", str(GOOD_IMAGE), "--model", str(path), "--arch", "lenet5"]
+    if kind == "kernel":
+        return ["kernel", str(GOOD_IMAGE), "-k", str(path), "--out", str(work / "kernel-out")]
+    if kind == "idx":  # a data root whose test images are this file, with good labels beside it
+        root = work / "idx-roots" / path.name
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "t10k-images-idx3-ubyte").write_bytes(path.read_bytes())
+        labels = bytes([0, 0, 8, 1]) + (5).to_bytes(4, "big") + bytes(5)
+        (root / "t10k-labels-idx1-ubyte").write_bytes(labels)
+        return ["evaluate", "--model", "lenet5", "--dataset", "mnist", "--data-root", str(root)]
+    raise ValueError(kind)
+
+
+def special_files(root: Path) -> dict[str, Path]:
+    """What must be refused by a stat before any open: reading a pipe with no writer blocks forever."""
+    import socket
+
+    root.mkdir(parents=True, exist_ok=True)
+    files = {"fifo": root / "fifo.png", "socket": root / "socket.png", "dev-zero": root / "zero.png",
+             "folder": root / "folder.png"}
+    os.mkfifo(files["fifo"])
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(files["socket"]))  # the socket file stays after the socket is closed
+    server.close()
+    files["dev-zero"].symlink_to("/dev/zero")
+    files["folder"].mkdir()
+    return files
 
 
 def run_corpus(items: list[tuple[str, Path]], canaries: Path) -> Report:

@@ -48,3 +48,25 @@ def format_table(rows: Sequence[ScenarioStats], startup_s: float | None) -> str:
     if startup_s is not None:
         lines.append(f"startup: {startup_s:.2f} s from process start to the first complete update")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SoakStats:
+    """Resident memory over a long mixed run: after the warm-up, at the end, and the highest sample."""
+
+    seconds: float
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_peak_mb: float
+    updates: int  # frame results shown after the warm-up
+    model_switches: int
+    device: str
+
+    def to_json(self) -> dict:
+        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    def line(self) -> str:
+        growth = self.rss_end_mb - self.rss_start_mb
+        return (f"soak: {self.seconds:.0f} s, resident memory {self.rss_start_mb:.1f} MB after the warm-up, "
+                f"{self.rss_end_mb:.1f} MB at the end ({growth:+.1f} MB, peak {self.rss_peak_mb:.1f} MB), "
+                f"{self.updates} updates, {self.model_switches} model switches on {self.device}")

@@ -106,7 +106,7 @@ def test_kernel_writes_npz(capsys, tmp_path):
     (["predict", CAT, "--model", "resnet18"], "--untrained"),
     (["kernel", CAT, "-k", "nope", "--out", "x"], "neither a kernel preset"),
     (["summary", "missing.pt"], "does not exist"),
-    (["evaluate", "--model", "lenet5", "--dataset", "mnist", "--data-root", "/nonexistent"], "not a folder"),
+    (["evaluate", "--model", "lenet5", "--dataset", "mnist", "--data-root", "/nonexistent"], "does not exist"),
 ])
 def test_errors_are_one_line_exit_2(capsys, argv, fragment):
     code, _, err = run(capsys, *argv)

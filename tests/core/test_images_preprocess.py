@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import struct
+import warnings
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnviz.core.data.imageio import read_image, write_png
+from cnnviz.core.data.imageio import (
+    DAMAGED_NOTE,
+    MAX_ASPECT,
+    METADATA_NOTE,
+    MIN_SIDE,
+    check_picture_shape,
+    decode_image,
+    read_image,
+    write_png,
+)
 from cnnviz.core.data.strokes import demo_digit, render
 from cnnviz.core.engine.preprocess import prepare, prepare_digit
 from cnnviz.core.errors import ImageError
@@ -117,6 +130,10 @@ def test_any_image_becomes_finite_float32_of_the_model_shape(dtype, channels, h,
     shape = (h, w) if channels is None else (h, w, channels)
     array = (rng.random(shape) * (255 if dtype != np.float64 else 1e6)).astype(dtype)
     spec = get_spec(model)
+    if min(h, w) < MIN_SIDE:  # too small to mean anything: a sentence, never a silent prediction
+        with pytest.raises(ImageError, match="too small to classify"):
+            prepare(array, spec)
+        return
     prepared = prepare(array, spec)
     assert prepared.tensor.dtype.is_floating_point and tuple(prepared.tensor.shape) == spec.input_shape
     assert bool(prepared.tensor.isfinite().all())
@@ -126,3 +143,108 @@ def test_write_png_round_trip(tmp_path):
     rgb = np.random.default_rng(2).integers(0, 255, (5, 6, 3), dtype=np.uint8)
     write_png(tmp_path / "x.png", rgb)
     assert np.array_equal(read_image(tmp_path / "x.png").rgb, rgb)
+
+
+# ---- degenerate pictures: a sentence or a note, never a silent meaningless prediction -----------------
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def grey_png(width: int, height: int, extra: bytes = b"", before_idat: bytes = b"") -> bytes:
+    """A grey PNG of any size (1,000,000x1 is a few KB); ``extra`` goes on in the zlib stream after the rows."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = (b"\x00" + (bytes(range(256)) * (width // 256 + 1))[:width]) * height  # a grey ramp
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + before_idat
+            + _chunk(b"IDAT", zlib.compress(rows + extra, 9)) + _chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def quiet_check(capfd):
+    """Asserts, after the test, that no Python warning escaped and nothing reached file descriptor 2."""
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        yield
+    assert [str(w.message) for w in escaped] == [] and capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("width,height,words", [
+    (1, 1, "1x1 pixels, too small"), (2, 2, "2x2 pixels, too small"), (3, 3, "too small"), (3, 500, "too small"),
+    (1_000_000, 1, "1000000x1 pixels, too small"), (600, 5, "120 times wider than tall"),
+    (5, 1000, "200 times taller than wide"),
+])
+def test_degenerate_image_files_are_refused_with_a_sentence(tmp_path, quiet_check, width, height, words):
+    path = tmp_path / f"{width}x{height}.png"
+    path.write_bytes(grey_png(width, height))
+    with pytest.raises(ImageError, match=words) as info:
+        read_image(path)
+    assert str(info.value).startswith(path.name) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2, 3), (3, 40, 4), (1, 1_000_000), (5, 600, 3)])
+def test_degenerate_arrays_are_refused_by_prepare(quiet_check, shape):
+    """A pasted picture or a dataset sample never passes through read_image: prepare holds the same rule."""
+    array = np.full(shape, 200, np.uint8)
+    for model in ("lenet5", "mnist-cnn-fashion", "cifar-convnet", "resnet18"):
+        with pytest.raises(ImageError, match="^The input image is"):
+            prepare(array, get_spec(model))
+
+
+def test_the_rule_is_inclusive_at_its_limits():
+    check_picture_shape(MIN_SIDE, MIN_SIDE)
+    check_picture_shape(MIN_SIDE, MIN_SIDE * MAX_ASPECT)
+    with pytest.raises(ImageError):
+        check_picture_shape(MIN_SIDE, MIN_SIDE * MAX_ASPECT + 1)
+    with pytest.raises(ImageError):
+        check_picture_shape(MIN_SIDE - 1, 100)
+
+
+@pytest.mark.parametrize("model,shape,words", [
+    ("resnet18", (4, 4, 3), "enlarged about 64x"), ("cifar-convnet", (6, 6, 3), "enlarged about 5x"),
+    ("lenet5", (4, 4, 3), "enlarged about 7x"), ("resnet18", (40, 400, 3), "only the centre"),
+    ("mnist-cnn-fashion", (40, 400, 3), "black padding"), ("cifar-convnet", (40, 400, 3), "squashed"),
+])
+def test_poor_but_allowed_pictures_are_prepared_with_a_note(quiet_check, model, shape, words):
+    array = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
+    prepared = prepare(array, get_spec(model))
+    assert tuple(prepared.tensor.shape) == get_spec(model).input_shape and bool(prepared.tensor.isfinite().all())
+    assert any(words in note for note in prepared.notes), prepared.notes
+
+
+def test_ordinary_pictures_get_no_degenerate_note():
+    photo = (np.random.default_rng(0).random((300, 400, 3)) * 255).astype(np.uint8)
+    for model in ("lenet5", "mnist-cnn-fashion", "cifar-convnet", "resnet18"):
+        notes = prepare(photo, get_spec(model)).notes
+        assert not any(w in n for n in notes for w in ("enlarged", "centre", "padding", "squashed")), notes
+
+
+def test_a_4x4_file_is_predicted_with_a_note(tmp_path, quiet_check):
+    from cnnviz.core.engine.inference import predict_image
+    from cnnviz.core.models.model_io import load_model
+
+    path = tmp_path / "tiny.png"
+    path.write_bytes(grey_png(4, 4))
+    prediction = predict_image(load_model("lenet5", "cpu"), path, 3)
+    assert len(prediction.top) == 3 and any("enlarged" in n for n in prediction.notes)
+
+
+# ---- what the decoders say becomes a note, not text on stderr ------------------------------------------
+def test_png_with_too_much_image_data_is_shown_with_a_note(quiet_check):
+    image = decode_image(grey_png(16, 16, extra=b"\x00" * 3000), "idat.png")
+    assert image.rgb.shape == (16, 16, 3) and DAMAGED_NOTE in image.notes
+
+
+def test_jpeg_with_extraneous_bytes_is_shown_with_a_note(quiet_check):
+    rgb = (np.random.default_rng(4).random((48, 64, 3)) * 255).astype(np.uint8)
+    data = cv2.imencode(".jpg", rgb)[1].tobytes()
+    image = decode_image(data[:-2] + bytes(range(1, 101)) + data[-2:], "extra.jpg")
+    assert image.rgb.shape == (48, 64, 3) and DAMAGED_NOTE in image.notes
+
+
+def test_a_broken_colour_profile_is_only_a_metadata_note(quiet_check):
+    iccp = _chunk(b"iCCP", b"ICC\x00\x00" + zlib.compress(b"\x00" * 200))
+    image = decode_image(grey_png(16, 16, before_idat=iccp), "profile.png")
+    assert image.notes == [METADATA_NOTE]
+
+
+def test_a_clean_file_has_no_damage_note(quiet_check):
+    assert decode_image(grey_png(16, 16), "clean.png").notes == []

@@ -19,6 +19,7 @@ import numpy as np
 from cnnviz.core.assets import samples_dir
 from cnnviz.core.data.classes import CIFAR_CLASSES, DIGITS, FASHION_CLASSES
 from cnnviz.core.errors import CnnvizError, DatasetError
+from cnnviz.core.fileio import existing_folder, read_bounded, regular_file
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion")
 _IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -45,14 +46,19 @@ class ArrayDataset:
 def read_idx(path: str | Path) -> np.ndarray:
     """One IDX file (optionally .gz) as an array, after checking its header against its size."""
     path = Path(path)
+    too_large = f"{path.name} is larger than any IDX dataset cnnviz reads."
+    size = regular_file(path, "IDX file", DatasetError).st_size  # a stat before any open
+    if size > MAX_IDX_BYTES:
+        raise DatasetError(too_large)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = read_bounded(handle, size, MAX_IDX_BYTES)
         if raw[:2] == b"\x1f\x8b":
             raw = _gunzip(path)
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path.name} cannot be read ({exc}).") from None
     if len(raw) > MAX_IDX_BYTES:
-        raise DatasetError(f"{path.name} is larger than any IDX dataset cnnviz reads.")
+        raise DatasetError(too_large)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DatasetError(f"{path.name} is not an IDX file (wrong magic number).")
     type_code, ndim = raw[2], raw[3]
@@ -87,7 +93,8 @@ def _find_idx(root: Path, dataset: str, stem: str) -> Path:
     for folder in folders:
         for name in (stem, stem + ".gz"):
             candidate = folder / name
-            if candidate.is_file():
+            if os.path.lexists(candidate):
+                regular_file(candidate, "IDX file", DatasetError)  # a pipe or a folder in its place: said so
                 return candidate
     raise DatasetError(f"No {stem}[.gz] under {root} (looked in {', '.join(str(f) for f in folders)}).")
 
@@ -114,10 +121,12 @@ def _first_line(exc: BaseException) -> str:
 def load_idx_dataset(root: str | Path, dataset: str, train: bool, download: bool = False) -> ArrayDataset:
     """MNIST or Fashion-MNIST from a data root in either layout; ``download`` fetches it when missing."""
     root = Path(root)
-    if download and not root.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-    if not root.is_dir():
-        raise DatasetError(f"Data root {root} is not a folder.")
+    if download and not os.path.lexists(root):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f"Data root {root} cannot be created ({exc.strerror or exc}).") from None
+    existing_folder(root, "data root", DatasetError)
     prefix = "train" if train else "t10k"
     if download:
         try:
@@ -139,9 +148,17 @@ def load_cifar10(root: str | Path, train: bool, download: bool = False) -> Array
     from cnnviz.core.torchvision_import import import_torchvision
 
     torchvision = import_torchvision()
-
+    cifar = torchvision.datasets.CIFAR10
+    root = Path(root)
+    if not download or os.path.lexists(root):
+        existing_folder(root, "data root", DatasetError)
+        batches = root / cifar.base_folder
+        names = [name for name, _md5 in cifar.train_list + cifar.test_list] + [cifar.meta["filename"]]
+        for candidate in [root / cifar.filename] + [batches / name for name in names]:
+            if os.path.lexists(candidate):  # torchvision would open (or extract onto) a pipe in its place
+                regular_file(candidate, "CIFAR-10 file", DatasetError)
     try:
-        data = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
+        data = cifar(str(root), train=train, download=download)
     except RuntimeError as exc:
         raise DatasetError(f"CIFAR-10 is not under {root} ({exc}); download it with a machine that is online.") \
             from None
@@ -154,10 +171,11 @@ def load_folder(root: str | Path, size: tuple[int, int] | None = None, grey: boo
 
     from cnnviz.core.data.imageio import IMAGE_SUFFIXES, read_image
 
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"Data folder {root} does not exist.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    root = existing_folder(root, "data folder", DatasetError)
+    try:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise DatasetError(f"Data folder {root} cannot be read ({exc.strerror or exc}).") from None
     if not classes:
         raise DatasetError(f"{root} has no class sub-folders (expected ROOT/CLASS/image.png).")
     images, labels = [], []

@@ -3,6 +3,12 @@
 Every image leaves here as RGB ``uint8`` (H, W, 3), whatever it was on disk (grey,
 BGR, alpha, palette, 16-bit, float), with a list of one-line notes on what was done to
 it. One orientation rule: EXIF orientation is applied, as photo viewers do.
+
+Only a regular file is opened (a named pipe or a device would hang the read). What the decoders
+say about a damaged file (libpng and libjpeg write it on stderr) becomes a note on the image,
+not text on the terminal. A picture must be at least :data:`MIN_SIDE` pixels on each side and at
+most :data:`MAX_ASPECT` times longer one way than the other (:func:`check_picture_shape`): anything
+else is refused with a sentence, never turned into a meaningless model input.
 """
 
 from __future__ import annotations
@@ -18,11 +24,24 @@ import cv2
 import numpy as np
 
 from cnnviz.core.errors import ImageError
+from cnnviz.core.fileio import Noise, quiet, read_bounded, regular_file
 
 #: Largest image decoded: 40 megapixels (a 20000x20000 PNG is refused before decoding).
 MAX_PIXELS = 40_000_000
 MAX_FILE_BYTES = 256 * 1024**2
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+#: Smallest picture taken: with fewer pixels on a side there is nothing a network can recognise, and
+#: enlarging it to a model input only makes a blur whose prediction means nothing.
+MIN_SIDE = 4
+#: Most elongated picture taken (longer side / shorter side): beyond this an image is a line, not a
+#: picture, and every way of making it a model input (a centre crop, a squash, padding) loses it.
+MAX_ASPECT = 100
+#: The notes for what a decoder complained about while it still produced pixels.
+DAMAGED_NOTE = "the file was damaged; the part that could be read is shown."
+METADATA_NOTE = "the file's metadata (EXIF, colour profile) is damaged and was ignored."
+#: Complaints only about the colour profile or EXIF (libpng's "iCCP: known incorrect sRGB profile", Pillow's
+#: "Corrupt EXIF data"): the pixels are whole. Anything else a decoder says means damaged pixel data.
+_METADATA_WORDS = ("iccp", "srgb", "chrm", "gama", "profile", "exif")
 
 
 @dataclass
@@ -37,19 +56,18 @@ class ImageData:
 def read_image(path: str | Path) -> ImageData:
     """Load an image file safely; raises :class:`ImageError` with a one-line reason."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"Image file {path} does not exist.")
-    if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image file.")
+    size = regular_file(path, "image file", ImageError).st_size  # before any open: a pipe would hang it
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{path.name} is {size / 1024**2:.0f} MB, larger than cnnviz opens "
+                         f"({MAX_FILE_BYTES // 1024**2} MB).")
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageError(f"{path.name} is {size / 1024**2:.0f} MB, larger than cnnviz opens "
-                             f"({MAX_FILE_BYTES // 1024**2} MB).")
-        data = np.fromfile(str(path), dtype=np.uint8)  # works for non-ASCII paths, unlike cv2.imread
+        with path.open("rb") as handle:
+            data = read_bounded(handle, size, MAX_FILE_BYTES)  # the file may have grown since the stat
     except OSError as exc:
         raise ImageError(f"{path.name} cannot be read ({exc.strerror or exc}).") from None
-    image = decode_image(data.tobytes(), path.name)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"{path.name} is larger than cnnviz opens ({MAX_FILE_BYTES // 1024**2} MB).")
+    image = decode_image(data, path.name)
     image.source = str(path)
     return image
 
@@ -59,18 +77,22 @@ def decode_image(data: bytes, name: str = "image") -> ImageData:
     if not data:
         raise ImageError(f"{name} is empty (0 bytes); it is not an image.")
     notes: list[str] = []
-    width, height, frames, orientation, fmt = _probe_header(data, name)
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
-                         f"cnnviz opens images up to {MAX_PIXELS / 1e6:.0f} megapixels. Shrink it first.")
-    if _is_truncated(data, fmt):
-        raise ImageError(f"{name} is truncated (the {fmt} data ends early); the file is damaged.")
-    array = None
-    if fmt != "GIF":
-        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if array is None:
-        array = _decode_with_pillow(data, name)
-    elif array.ndim == 3 and array.shape[2] in (3, 4):
+    with quiet(c_stderr=True) as noise:  # libpng/libjpeg complain on fd 2: kept for a note instead
+        width, height, frames, orientation, fmt = _probe_header(data, name)
+        if width * height > MAX_PIXELS:
+            raise ImageError(f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+                             f"cnnviz opens images up to {MAX_PIXELS / 1e6:.0f} megapixels. Shrink it first.")
+        check_picture_shape(height, width, name)
+        if _is_truncated(data, fmt):
+            raise ImageError(f"{name} is truncated (the {fmt} data ends early); the file is damaged.")
+        array = None
+        if fmt != "GIF":
+            array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            array = _decode_with_pillow(data, name)
+    notes += _noise_notes(noise)
+    check_picture_shape(array.shape[0], array.shape[1], name)  # the pixels, whatever the header said
+    if array.ndim == 3 and array.shape[2] in (3, 4):
         array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB if array.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
     if frames > 1:
         notes.append(f"{name} is animated ({frames} frames); showing its first frame.")
@@ -79,6 +101,33 @@ def decode_image(data: bytes, name: str = "image") -> ImageData:
         rgb = _apply_orientation(rgb, orientation)
         notes.append("rotated as its EXIF orientation says.")
     return ImageData(np.ascontiguousarray(rgb), notes)
+
+
+def check_picture_shape(height: int, width: int, name: str = "The image") -> None:
+    """Refuse, with a sentence, a picture too small or too elongated to mean anything to a model."""
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(f"{name} is {width}x{height} pixels, too small to classify; cnnviz needs at least "
+                         f"{MIN_SIDE} pixels on each side, so give a larger image.")
+    long, short = max(height, width), min(height, width)
+    if long > MAX_ASPECT * short:
+        way = "wider than tall" if width > height else "taller than wide"
+        raise ImageError(f"{name} is {width}x{height} pixels ({long // short} times {way}), a line rather than "
+                         f"a picture; cnnviz takes images at most {MAX_ASPECT} times longer one way than the "
+                         f"other, so crop it first.")
+
+
+def _noise_notes(noise: Noise) -> list[str]:
+    """A decoder that wrote on stderr but still gave pixels: damaged data, or only damaged metadata."""
+    from PIL import Image
+
+    complaints = [line for line in noise.stderr.splitlines() if line.strip()]
+    complaints += [str(w.message) for w in noise.warnings  # a bomb warning is followed by our own refusal
+                   if not issubclass(w.category, Image.DecompressionBombWarning)]
+    if not complaints:
+        return []
+    if all(any(word in line.lower() for word in _METADATA_WORDS) for line in complaints):
+        return [METADATA_NOTE]
+    return [DAMAGED_NOTE]
 
 
 def _probe_header(data: bytes, name: str) -> tuple[int, int, int, int, str]:

@@ -5,6 +5,12 @@ photographed on paper is not an MNIST digit: the background is estimated and rem
 (white paper, uneven light, either polarity), the ink is thresholded, cropped, scaled so
 its longer side is 20 px, and placed by its centre of mass in a 28x28 frame, as MNIST's
 own digits were.
+
+Degenerate pictures never become a silent prediction: one smaller than 4 px on a side or more
+than 100 times longer one way than the other is refused with a sentence
+(:func:`cnnviz.core.data.imageio.check_picture_shape`, the rule files obey too), and one that is
+allowed but poor (enlarged more than 4x, or far from square, so cropped, padded or squashed a lot)
+is prepared with a note that says so.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from cnnviz.core.data.imageio import to_rgb_uint8
+from cnnviz.core.data.imageio import check_picture_shape, to_rgb_uint8
 from cnnviz.core.models.zoo import ModelSpec
 
 DIGIT_BOX = 20
@@ -28,6 +34,10 @@ DIGIT_WORK_SIZE = 160
 BACKGROUND_SIZE = 64
 #: Below this peak ink level (0..1) the canvas counts as empty.
 EMPTY_INK = 0.1
+#: Notes for a poor (but allowed) input: enlarged more than this many times to make the model input ...
+ENLARGE_NOTE = 4.0
+#: ... or this many times longer one way than the other (a crop, padding or squash then changes it a lot).
+ASPECT_NOTE = 2.0
 
 
 @dataclass
@@ -53,15 +63,21 @@ def grey_float(rgb: np.ndarray) -> np.ndarray:
 
 
 def prepare(image: np.ndarray, spec: ModelSpec) -> Prepared:
-    """Turn any image array into the tensor ``spec``'s model expects."""
+    """Turn any image array into the tensor ``spec``'s model expects.
+
+    Raises :class:`~cnnviz.core.errors.ImageError` for a picture too small or too elongated to classify."""
     notes: list[str] = []
+    if image.ndim >= 2:
+        check_picture_shape(image.shape[0], image.shape[1], "The input image")
     if spec.preprocess == "digit" and image.ndim == 2 and image.dtype == np.uint8:
         frame, steps, empty = prepare_digit(image)  # the drawing canvas: grey already, skip RGB and back
         pixels = frame[None]
+        notes += _enlarged_note(image.shape[:2], DIGIT_FRAME / max(image.shape[:2]), spec)
     elif spec.preprocess == "digit":
         rgb = to_rgb_uint8(image)
         frame, steps, empty = prepare_digit(rgb)
         notes += _channel_note(rgb, 1)
+        notes += _enlarged_note(rgb.shape[:2], DIGIT_FRAME / max(rgb.shape[:2]), spec)
         pixels = frame[None]
     else:
         pixels, steps = _prepare_picture(to_rgb_uint8(image), spec, notes)
@@ -70,6 +86,14 @@ def prepare(image: np.ndarray, spec: ModelSpec) -> Prepared:
     std = torch.tensor(spec.std, dtype=torch.float32).view(-1, 1, 1)
     tensor = (torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)) - mean) / std
     return Prepared(tensor.contiguous(), steps, notes, empty)
+
+
+def _enlarged_note(shape: tuple[int, ...], factor: float, spec: ModelSpec) -> list[str]:
+    if factor <= ENLARGE_NOTE:
+        return []
+    _channels, height, width = spec.input_shape
+    return [f"the {shape[1]}x{shape[0]} image was enlarged about {factor:.0f}x for the model's {width}x{height} "
+            f"input, so there is little detail for it to go on."]
 
 
 def _channel_note(rgb: np.ndarray, channels: int) -> list[str]:
@@ -86,6 +110,7 @@ def _prepare_picture(rgb: np.ndarray, spec: ModelSpec, notes: list[str]) -> tupl
     notes += _channel_note(rgb, channels)
     steps: list[tuple[str, np.ndarray]] = [("input", rgb)]
     h, w = rgb.shape[:2]
+    elongated = max(h, w) / min(h, w) > ASPECT_NOTE * max(height, width) / min(height, width)
     out: np.ndarray
     if spec.preprocess == "imagenet":
         scale = (height * 256 / 224) / min(h, w)
@@ -94,6 +119,11 @@ def _prepare_picture(rgb: np.ndarray, spec: ModelSpec, notes: list[str]) -> tupl
         left = (resized.shape[1] - width) // 2
         out = resized[top:top + height, left:left + width]
         steps.append((f"resized, centre {width}x{height}", out))
+        notes += _enlarged_note((h, w), scale, spec)
+        if elongated:
+            seen = 100 * min(1.0, width / resized.shape[1]) * min(1.0, height / resized.shape[0])
+            notes.append(f"the model sees only the centre {seen:.0f} % of the {w}x{h} image (its input is "
+                         f"{width}x{height}); crop the part that matters.")
     elif spec.preprocess == "fashion":
         grey: np.ndarray = (grey_float(rgb) * 255).astype(np.uint8)
         if _light_background(grey.astype(np.float32) / 255.0):
@@ -105,9 +135,18 @@ def _prepare_picture(rgb: np.ndarray, spec: ModelSpec, notes: list[str]) -> tupl
         top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
         out[top:top + small.shape[0], left:left + small.shape[1]] = small
         steps.append((f"{width}x{height}", out))
+        notes += _enlarged_note((h, w), scale, spec)
+        if elongated:
+            filled = 100 * small.shape[0] * small.shape[1] / (height * width)
+            notes.append(f"the {w}x{h} image fills only {filled:.0f} % of the model's {width}x{height} input; "
+                         f"the rest is black padding.")
     else:
         out = _resize(rgb, width, height)
         steps.append((f"resized to {width}x{height}", out))
+        notes += _enlarged_note((h, w), max(width / w, height / h), spec)
+        if elongated:
+            notes.append(f"the {w}x{h} image was squashed to the model's {width}x{height} input, so the shapes "
+                         f"in it are distorted.")
     if (h, w) != (height, width):
         notes.append(f"resized {w}x{h} -> {width}x{height}.")
     if channels == 1:

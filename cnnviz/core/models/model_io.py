@@ -20,6 +20,7 @@ from torch import nn
 
 from cnnviz.core.assets import models_dir
 from cnnviz.core.errors import ModelError, UntrustedFileError, WeightsUnavailableError
+from cnnviz.core.fileio import quiet, regular_file
 from cnnviz.core.models.device import resolve_device
 from cnnviz.core.models.torchvision_weights import torchvision_cache_path as _cache_path
 from cnnviz.core.models.torchvision_weights import torchvision_weights
@@ -29,6 +30,12 @@ STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 MAX_LISTED = 6
 #: Refuse files larger than this before reading them: no CNN the app can show is bigger.
 MAX_MODEL_BYTES = 4 * 1024**3
+MODEL_SUFFIXES = ".safetensors, .pt or .pth"
+
+
+def _model_file(path: Path) -> int:
+    """The size of ``path`` once a stat shows it is a regular file (a pipe or a device would hang a reader)."""
+    return regular_file(path, "model file", ModelError, MODEL_SUFFIXES).st_size
 
 
 def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device = "auto", *,
@@ -118,9 +125,7 @@ def _missing_weights_message(spec: ModelSpec, path: Path, exc: Exception | None 
 
 def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False) -> tuple[nn.Module, ModelSpec]:
     """Build a model from a user's file: safetensors, a state_dict checkpoint, or (trusted) code."""
-    if path.is_dir():
-        raise ModelError(f"{path} is a folder; give a model file (.safetensors, .pt or .pth).")
-    size = path.stat().st_size
+    size = _model_file(path)
     if size == 0:
         raise ModelError(f"{path.name} is empty; it is not a model file.")
     if size > MAX_MODEL_BYTES:
@@ -131,7 +136,8 @@ def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False)
                 f"{path.name} is a TorchScript archive: it contains code that would run on loading. "
                 f"Open it only if you trust its source (--trust-file {path.name}).")
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
+            with quiet():  # torch's FutureWarning that torch.jit.load is deprecated is not the user's business
+                module = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - any failure of a foreign archive is a user error
             raise ModelError(f"{path.name} could not be read as TorchScript ({_short(exc)}).") from None
         return module, _code_spec(path, module, "TorchScript (trusted code)")
@@ -204,6 +210,7 @@ def _infer_io(state: Mapping[str, torch.Tensor]) -> tuple[int | None, int | None
 
 def is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a ``code/`` folder (plain checkpoints have none)."""
+    _model_file(path)
     if not zipfile.is_zipfile(path):
         return False
     try:
@@ -215,6 +222,7 @@ def is_torchscript(path: Path) -> bool:
 
 def _check_container(path: Path) -> None:
     """Refuse what cannot be a checkpoint before torch sees it (a cut zip sends torch down a slow path)."""
+    _model_file(path)
     with path.open("rb") as handle:
         head = handle.read(4)
     if head.startswith(b"PK"):
@@ -238,7 +246,8 @@ def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Te
     Only ``trust=True`` can give a module (weights-only unpickling makes tensors and containers)."""
     _check_container(path)
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with quiet():  # e.g. "Detected pickle protocol 4", said just before the refusal below
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust:
             raise UntrustedFileError(
@@ -257,7 +266,8 @@ def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Te
 
 def _load_trusted_pickle(path: Path) -> nn.Module:
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        with quiet():
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"{path.name} could not be unpickled ({_short(exc)}).") from None
     if not isinstance(obj, nn.Module):
@@ -293,6 +303,7 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     """Weights and string metadata from a safetensors file (no pickle involved)."""
     from safetensors import SafetensorError, safe_open
 
+    _model_file(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             meta = dict(handle.metadata() or {})
