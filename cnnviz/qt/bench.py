@@ -16,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ from PySide6.QtCore import QEvent, QEventLoop, QPointF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from cnnviz.core.bench_stats import ScenarioStats, summarise
+from cnnviz.core.bench_stats import ScenarioStats, SoakStats, summarise
+from cnnviz.core.choices import INPUT_SOURCES, VIEWS
 from cnnviz.core.lab.kernels import Kernel
 from cnnviz.qt.app import App, quiet_offscreen
 from cnnviz.qt.worker import Job, Loaded
@@ -227,7 +229,9 @@ def _lab_compute_ms(image: np.ndarray, bank: list[Kernel]) -> float:
     return float(np.median(times) * 1000)
 
 
-def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
+@contextmanager
+def _window(model: str, device: str, untrained: bool = False) -> Iterator[App]:
+    """The whole app on ``model``, shown at the app's own size once the model is in; closed afterwards."""
     import tempfile
 
     from PySide6.QtCore import QSettings
@@ -235,14 +239,13 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
     from cnnviz.qt.app import build_app
     from cnnviz.qt.settings import Settings
 
-    scenario = SCENARIOS[name]
     app = QApplication.instance() or QApplication(sys.argv[:1])
     quiet_offscreen()
     # a throw-away settings file: the bench must not change the user's remembered model or layout
     # (and never hand QSettings a device path: it saves by writing a temporary file and renaming it)
     folder = tempfile.mkdtemp(prefix="cnnviz-bench-")
     settings = Settings(QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat))
-    built = build_app(scenario.model, device, untrained=scenario.untrained, settings=settings, autosave_on=False)
+    built = build_app(model, device, untrained=untrained, settings=settings, autosave_on=False)
     window = built.window
     window.resize(1500, 920)
     window.show()
@@ -251,13 +254,199 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
         while built.controller.spec is None and time.perf_counter() < deadline:
             app.processEvents()
             time.sleep(0.01)
-        return Driver(built, scenario, seconds).run(app)
+        yield built
     finally:
         window.close()  # (closing shuts the window's worker down)
         window.shutdown()
         window.deleteLater()
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # gone before the next scenario starts
         app.processEvents()
+
+
+def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
+    scenario = SCENARIOS[name]
+    with _window(scenario.model, device, scenario.untrained) as built:
+        return Driver(built, scenario, seconds).run(QApplication.instance())
+
+
+# ---- soak: memory under a long mixed load ---------------------------------------------------------------
+SOAK_MODELS = ("lenet5-mnist", "mnist-cnn-mnist")  # both shipped: no downloads
+SOAK_SWITCH_S = 4.0  # a model switch this often
+SOAK_ACTION_S = (0.2, 0.8)  # a stage, view or input tab change after a random pause in this range (seconds)
+
+
+def resident_mb() -> float:
+    """This process's resident memory in MiB: VmRSS from /proc (Linux), else psutil where it happens to be
+    installed, else the peak that getrusage reports (the best a bare macOS offers)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        import psutil  # type: ignore[import-not-found]  # (not a dependency: used only where present)
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    except ImportError:
+        return float("nan")
+
+
+class SoakDriver:
+    """Drives drawing, stage changes, view and input tab changes and model switches at random (seeded)
+    for ``seconds`` after a warm-up pass over every view, input tab and both models, and samples the
+    process's resident memory."""
+
+    def __init__(self, app: App, seconds: float, seed: int = 0) -> None:
+        self.app = app
+        self.controller = app.controller
+        self.seconds = seconds
+        self.rng = np.random.default_rng(seed)
+        self.photo = (self.rng.random((224, 224, 3)) * 255).astype(np.uint8)
+        self.step = 0
+        self.shown = 0  # frame results shown (all of them; the report counts those after the warm-up)
+        self.switches = 0
+        self.samples: list[float] = []
+        self.controller.frame_shown.connect(self._shown)
+
+    def _shown(self, _result: object) -> None:
+        self.shown += 1
+
+    # what a user does ---------------------------------------------------------------------------------
+    def _pen(self) -> None:
+        """One pen move on the canvas (a new stroke every 200 moves, the canvas cleared every 1000)."""
+        canvas = self.app.inputs.canvas
+        t = self.step / 25.0 + self.step // 200
+        point = QPointF(140 + 100 * np.cos(t) * np.sin(1.3 * t), 140 + 100 * np.sin(2.1 * t))
+        press = self.step % 200 == 0
+        if self.step % 1000 == 0 and self.step:
+            canvas.clear()
+        kind = QEvent.Type.MouseButtonPress if press else QEvent.Type.MouseMove
+        QApplication.sendEvent(canvas, QMouseEvent(kind, point, point, Qt.MouseButton.LeftButton,
+                                                   Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+        self.step += 1
+
+    def _camera(self) -> None:
+        frame = np.roll(self.photo, self.step % 224, axis=1)
+        frame[(self.step * 7) % 224] = 255
+        self.controller.set_input("camera", frame)
+
+    def _stage(self) -> None:
+        frame = self.controller.last_frame
+        if frame is not None and frame.stages:
+            self.controller.select_stage(frame.stages[int(self.rng.integers(len(frame.stages)))].name)
+
+    def _view(self) -> None:
+        self.app.window.show_view(VIEWS[int(self.rng.integers(len(VIEWS)))])
+
+    def _tab(self) -> None:
+        self.app.inputs.tabs.setCurrentIndex(int(self.rng.integers(len(INPUT_SOURCES))))
+
+    def _switch(self) -> None:
+        spec = self.controller.spec
+        current = spec.name if spec is not None else SOAK_MODELS[0]
+        self.controller.load_model(SOAK_MODELS[(SOAK_MODELS.index(current) + 1) % 2]
+                                   if current in SOAK_MODELS else SOAK_MODELS[0])
+        self.switches += 1
+
+    def _input(self) -> None:
+        """What the input tab on screen takes: pen moves, camera frames, the next dataset sample now and then."""
+        source = self.controller.state.source
+        if source == "camera":
+            self._camera()
+        elif source == "dataset" and self.step % 40 == 0:
+            self.app.inputs.dataset_panel.next()
+        self._pen()  # (the canvas takes the pen whichever tab is shown, as it keeps its drawing)
+
+    # plumbing -------------------------------------------------------------------------------------------
+    def _settle(self, qt_app: QApplication, done: Callable[[], bool], timeout: float = 60.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline and not (done() and self.controller.is_idle()):
+            qt_app.processEvents()
+            time.sleep(0.002)
+
+    def warm_up(self, qt_app: QApplication) -> None:
+        """The first pass over both models, every view and every input tab, and each stage once."""
+        controller = self.controller
+        controller.set_input("image", self.photo)
+        for model in (*SOAK_MODELS[1:], SOAK_MODELS[0]):
+            controller.load_model(model)
+            self._settle(qt_app, lambda m=model: controller.spec is not None and controller.spec.name == m
+                         and controller.last_frame is not None)
+            for view in VIEWS:
+                self.app.window.show_view(view)
+                for index in range(len(INPUT_SOURCES)):
+                    self.app.inputs.tabs.setCurrentIndex(index)
+                    shown = self.shown
+                    for _ in range(5):
+                        self._input()
+                        qt_app.processEvents()
+                    self._settle(qt_app, lambda s=shown: self.shown > s, timeout=10)
+            last = controller.last_frame
+            for info in last.stages if last is not None else ():
+                controller.select_stage(info.name)
+                self._settle(qt_app, lambda: True)
+        self.app.window.show_view(VIEWS[0])
+        self.app.inputs.tabs.setCurrentIndex(0)
+        self._settle(qt_app, lambda: True)
+
+    def run(self, qt_app: QApplication) -> SoakStats:
+        self.warm_up(qt_app)
+        start_mb = resident_mb()
+        self.samples = [start_mb]
+        shown_before, switches_before = self.shown, self.switches
+        started = time.perf_counter()
+        due = {"action": started + self._pause(), "switch": started + SOAK_SWITCH_S, "sample": started + 1.0}
+        loop = QEventLoop()
+
+        def tick() -> None:
+            now = time.perf_counter()
+            if now - started >= self.seconds:
+                timer.stop()
+                loop.quit()
+                return
+            self._input()
+            if now >= due["action"]:
+                due["action"] = now + self._pause()
+                (self._stage, self._stage, self._view, self._tab)[int(self.rng.integers(4))]()
+            if now >= due["switch"]:
+                due["switch"] = now + SOAK_SWITCH_S
+                self._switch()
+            if now >= due["sample"]:
+                due["sample"] = now + 1.0
+                self.samples.append(resident_mb())
+
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.timeout.connect(tick)
+        timer.start(10)  # about 100 pen moves a second
+        loop.exec()
+        elapsed = time.perf_counter() - started
+        self._settle(qt_app, lambda: True, timeout=30)  # what was still in flight, shown
+        end_mb = resident_mb()
+        self.samples.append(end_mb)
+        spec = self.controller.spec
+        device = self.controller.device_in_use or (str(next(self.app.controller.worker.model.parameters()).device)
+                                                   if spec is not None and self.controller.worker.model else "")
+        return SoakStats(elapsed, start_mb, end_mb, max(self.samples), self.shown - shown_before,
+                         self.switches - switches_before, device)
+
+    def _pause(self) -> float:
+        return float(self.rng.uniform(*SOAK_ACTION_S))
+
+
+def run_soak(device: str, seconds: float, seed: int = 0) -> SoakStats:
+    """``cnnviz bench --scenario soak``: resident memory after the warm-up and after ``seconds`` of mixed use."""
+    with _window(SOAK_MODELS[0], device) as built:
+        return SoakDriver(built, seconds, seed).run(QApplication.instance())
 
 
 def measure_startup(device: str) -> float:

@@ -20,18 +20,17 @@ from cnnviz.core.data.datasets import ArrayDataset
 from cnnviz.core.engine.frame import FrameResult
 from cnnviz.core.lab.kernel_lab import LabResult
 from cnnviz.core.lab.surgery import FilterEdit
-from cnnviz.core.models.zoo import ModelSpec, registry
+from cnnviz.core.models.zoo import ModelSpec
 from cnnviz.qt import cadence, input_jobs
 from cnnviz.qt.followers import Followers
+from cnnviz.qt.model_loading import ModelLoading
 from cnnviz.qt.paint_gate import PaintGate
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.state import LabOptions, ViewState, frame_request, lab_request
-from cnnviz.qt.worker import EditRequest, Job, Loaded, LoadRequest, WorkerThread
-
-DEFAULT_MODEL = "lenet5-mnist"
+from cnnviz.qt.worker import EditRequest, Job, Loaded, WorkerThread
 
 
-class Controller(QObject):
+class Controller(ModelLoading, QObject):
     state_changed = Signal(object, object)  # new ViewState, old ViewState
     frame_ready = Signal(object)  # FrameResult whose maps, input and bars are new
     details_ready = Signal(object)  # FrameResult with the secondary views (strip, chain, filters, steps)
@@ -69,15 +68,16 @@ class Controller(QObject):
         self._thread = WorkerThread()
         worker = self.worker = self._thread.worker
         worker.frame_ready.connect(self._frame_arrived)
-        worker.frame_done.connect(lambda: self.gate.done())
+        # (bound methods only: PySide6 runs a lambda connected to the worker's signals on the worker thread)
+        worker.frame_done.connect(self._frame_done)
         worker.frame_failed.connect(self.error)
         worker.lab_ready.connect(self._lab_arrived)
         worker.model_loaded.connect(self._model_loaded)
         worker.load_failed.connect(self._load_failed)
-        worker.weights_missing.connect(lambda name, message: self._load_failed(name, message, weights=True))
+        worker.weights_missing.connect(self._weights_missing)
         worker.untrusted.connect(self.trust_needed)
         worker.loading.connect(self.model_loading)
-        worker.job_done.connect(lambda job, result: None if self._shut else job.done(result))
+        worker.job_done.connect(self._job_done)
         worker.job_failed.connect(self._job_failed)
         worker.edited.connect(self._edited)
         worker.fell_back.connect(self._fell_back)
@@ -245,6 +245,9 @@ class Controller(QObject):
         """The window has painted the last frame it was given: the next one may go."""
         self.gate.painted()
 
+    def _frame_done(self) -> None:
+        self.gate.done()
+
     def _frame_arrived(self, result: FrameResult) -> None:
         self.gate.queued = True
         self._queue("frame", result)
@@ -296,71 +299,14 @@ class Controller(QObject):
         on the GUI thread. A newer job of the same kind replaces one that has not started."""
         self.worker.submit(Job(kind, fn, done, failed))
 
+    def _job_done(self, job: Job, result: object) -> None:
+        if not self._shut:
+            job.done(result)
+
     def _job_failed(self, job: Job, message: str) -> None:
         self.error.emit(message)
         if job.failed is not None and not self._shut:
             job.failed(message)
-
-    # ---- the model ------------------------------------------------------------------------
-    def load_model(self, name: str, trust: bool = False, untrained: bool | None = None,
-                   device: str | None = None) -> None:
-        state = self._state
-        if untrained is None:
-            family = registry()[name].family if name in registry() else ""
-            # random weights are a choice for ImageNet families only
-            untrained = state.untrained if (name == state.model or family == "imagenet") else False
-        self._set(model=name, untrained=untrained, device=device or state.device)
-        self._load(trust)
-
-    def set_device(self, device: str) -> None:
-        self.load_model(self._state.model, device=device)
-
-    def _load(self, trust: bool = False) -> None:
-        state = self._state
-        self.worker.submit(LoadRequest(state.model, state.device, state.untrained, trust))
-
-    def _model_loaded(self, spec: ModelSpec, description: str, device: str) -> None:
-        if not self._keep_error:
-            self.cleared.emit()
-        self._keep_error = False
-        self._remembered = False
-        self.spec = spec
-        self.device_in_use = device
-        self.gate.reset(device.startswith("cpu"))
-        state = self._state
-        if state.model in registry():
-            self.settings.model = state.model
-            self.settings.untrained = state.untrained
-        self.settings.device = state.device
-        notes = spec.notes
-        self.status.emit(f"{description} loaded" + (f" | {notes[0]}" if notes else ""))
-        self.model_loaded.emit(spec, description)
-        self.refresh(detail=True)  # a new model: every view at once
-
-    def _load_failed(self, name: str, message: str, weights: bool = False) -> None:
-        """The last good model stays; with none yet (at start), the default opens. Missing ImageNet
-        weights are offered as choices in the window (``weights_missing``), not as an error."""
-        fallback = self.spec is None and name != DEFAULT_MODEL and (weights or self._remembered)
-        if fallback:
-            self._remembered, self._keep_error = False, True
-            self.load_model(DEFAULT_MODEL)
-        elif self.spec is not None and name != self.spec.name:
-            self._set(model=self.spec.name)  # the previous model is still the one on the worker
-        if weights:
-            self.weights_missing.emit(name, message)
-        else:
-            self.error.emit(f"{message} Opened {DEFAULT_MODEL} instead." if fallback else message)
-
-    def _fell_back(self, device: str) -> None:
-        self._keep_error = True
-        self.device_in_use = device
-        self.gate.reset(device.startswith("cpu"))
-        self._set(device=device)
-
-    def _edited(self, edited: bool) -> None:
-        self.edited = edited
-        self.edited_changed.emit(edited)
-        self.refresh()
 
     # ---- sessions (session_files.py reads, writes and applies them) -------------------------
     def restore(self, state: ViewState, pictures: dict[str, np.ndarray]) -> None:
