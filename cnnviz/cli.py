@@ -113,26 +113,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--npz")
 
-    p = sub.add_parser("train", help="train a zoo architecture and save safetensors + model card")
-    p.add_argument("--model", required=True, help="architecture (lenet5, mnist-cnn, ...)")
-    p.add_argument("--dataset", required=True,
-                   choices=("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion"))
-    p.add_argument("--data-root")
-    p.add_argument("--epochs", type=_positive, default=10)
-    p.add_argument("--batch-size", type=_positive, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", choices=("auto", "digits", "fashion", "none"), default="auto")
+    p = sub.add_parser(
+        "train", help="train a zoo architecture and save safetensors + model card",
+        description="Train a zoo architecture and save safetensors + model card. After every epoch a checkpoint "
+        "(weights, optimiser, schedule, random state, settings) is written atomically, with its card beside it, "
+        "so a stopped or killed run loses at most the epoch it was in: --resume CKPT trains the epochs left.")
+    p.add_argument("--model", help="architecture (lenet5, mnist-cnn, ...); needed unless --resume")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist",
+                                         "samples-fashion"), help="needed unless --resume")
+    p.add_argument("--data-root", help="the dataset's folder (with --resume: if it has moved since)")
+    p.add_argument("--epochs", type=_positive, help="default 10")
+    p.add_argument("--batch-size", type=_positive, help="default 64")
+    p.add_argument("--lr", type=float, help="default 0.001")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--augment", choices=("auto", "digits", "fashion", "none"), help="default auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=_positive, help="use only the first N training samples (smoke runs)")
     p.add_argument("--download", action="store_true",
                    help="download MNIST/Fashion-MNIST/CIFAR-10 if not in --data-root")
-    p.add_argument("--out", required=True, help="FILE.safetensors")
+    p.add_argument("--out", help="FILE.safetensors; needed unless --resume (then: beside the checkpoint, with the "
+                   "name the run was given)")
+    p.add_argument("--checkpoint", metavar="CKPT",
+                   help="where the checkpoint goes after every epoch (default: --out with .ckpt, e.g. tiny.safetensors "
+                   "-> tiny.ckpt, its card tiny.ckpt.json; with --resume, the checkpoint resumed)")
+    p.add_argument("--resume", metavar="CKPT",
+                   help="continue the run of this checkpoint with its settings, from the epoch after the last whole "
+                   "one it holds (--model, --dataset, --epochs, ... may be left out; given, they must match it)")
 
     p = sub.add_parser("bench", help="time the real app headless: input to painted views")
     p.add_argument("--scenario", action="append", choices=("draw-lenet", "image-resnet18", "image-vgg16",
-                                                          "kernel-lab", "startup"),
-                   help="run only these (repeatable); default: all")
+                                                          "kernel-lab", "startup", "soak"),
+                   help="run only these (repeatable); default: all but soak (resident memory over --seconds "
+                   "of drawing, stage, view and model changes)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seconds", type=float, default=5.0, help="how long each scenario feeds input (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object with an entry per scenario")
@@ -208,16 +220,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.core.bench_stats import format_table
     from cnnviz.core.models.device import resolve_device
-    from cnnviz.qt.bench import SCENARIOS, measure_startup, run_scenario  # the bench drives the real app
+    from cnnviz.qt.bench import SCENARIOS, measure_startup, run_scenario, run_soak  # the bench drives the real app
 
     if not 0.5 <= args.seconds <= 600:
         raise CliError("--seconds must be between 0.5 and 600.")
     device = str(resolve_device(args.device))
     wanted = args.scenario or [*SCENARIOS, "startup"]
-    rows, startup = [], None
+    rows, startup, soak = [], None, None
     for name in wanted:
         if name == "startup":
             startup = measure_startup(device)
+        elif name == "soak":
+            soak = run_soak(device, args.seconds)
+            if not args.json:
+                print(soak.line(), flush=True)
         else:
             rows.append(run_scenario(name, device, args.seconds))
             if not args.json:
@@ -226,8 +242,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out = {r.scenario: r.to_json() for r in rows}
         if startup is not None:
             out["startup"] = {"seconds": round(startup, 3)}
+        if soak is not None:
+            out["soak"] = soak.to_json()
         print(json.dumps(out))
-    else:
+    elif rows or startup is not None:
         print(format_table(rows, startup))
     return 0
 
@@ -316,40 +334,100 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``cnnviz train``'s settings and their defaults (None on the command line: not given, so --resume can tell).
+TRAIN_SETTINGS = {"epochs": 10, "batch_size": 64, "lr": 1e-3, "seed": 0, "augment": "auto", "limit": None}
+
+
+def _resumed_run(args: argparse.Namespace):  # noqa: ANN202
+    """The checkpoint --resume names, once the settings given beside it are shown to match its run."""
+    from cnnviz.core.train.checkpoint import read_checkpoint
+
+    resume = read_checkpoint(args.resume, args.model, args.dataset)  # refuses another architecture or dataset
+    differs = [k for k in TRAIN_SETTINGS
+               if getattr(args, k) is not None and getattr(args, k) != getattr(resume.config, k)]
+    if differs:
+        def flags(values: object) -> str:
+            return ", ".join(f"--{k.replace('_', '-')} {getattr(values, k)}" for k in differs)
+
+        raise CliError(f"{resume.path.name} holds a run with {flags(resume.config)}; {flags(args)} cannot change it "
+                       f"on --resume (leave {'it' if len(differs) == 1 else 'them'} out, or start a new run).")
+    return resume
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from cnnviz.core.models.device import resolve_device
     from cnnviz.core.models.zoo import ARCHITECTURES, TORCHVISION_MODELS
+    from cnnviz.core.train.checkpoint import CheckpointPlan, checkpoint_beside, resume_data
     from cnnviz.core.train.training import TrainConfig, dataset_stats, save_trained, train, training_data
 
-    if args.model not in ARCHITECTURES and args.model not in TORCHVISION_MODELS:
-        raise CliError(f"'{args.model}' is not an architecture; one of {', '.join(ARCHITECTURES)}.")
-    out = Path(args.out)
+    command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    resume = _resumed_run(args) if args.resume else None
+    if resume is None:
+        missing = [f"--{n}" for n in ("model", "dataset", "out") if getattr(args, n) is None]
+        if missing:
+            raise CliError(f"the following arguments are required: {', '.join(missing)} (or --resume CKPT "
+                           "to continue a run from its checkpoint).")
+        if args.model not in ARCHITECTURES and args.model not in TORCHVISION_MODELS:
+            raise CliError(f"'{args.model}' is not an architecture; one of {', '.join(ARCHITECTURES)}.")
+    if args.out is None and resume is not None:  # beside the checkpoint, under the name the run was given
+        out = resume.path.parent / Path(resume.out or resume.path.with_suffix(".safetensors")).name
+    else:
+        out = Path(args.out)
     if out.suffix != ".safetensors":
         raise CliError(f"--out must end in .safetensors (got {out.name}).")
-    if args.lr <= 0:
+    checkpoint = Path(args.checkpoint or args.resume or checkpoint_beside(out))
+    if checkpoint.suffix != ".ckpt":
+        raise CliError(f"--checkpoint must end in .ckpt (got {checkpoint.name}).")
+    if args.lr is not None and args.lr <= 0:
         raise CliError("--lr must be positive.")
     device = resolve_device(args.device)
-    train_data, test_data = training_data(args.dataset, args.data_root, args.seed, args.limit, args.download)
-    mean, std = dataset_stats(train_data.images)
-    config = TrainConfig(args.model, args.dataset, args.epochs, args.batch_size, args.lr, args.seed, args.augment)
-    print(f"training {args.model} on {len(train_data)} {args.dataset} images ({len(test_data)} to test) "
-          f"on {device}; mean {mean}, std {std}")
+    if resume is not None:
+        config = resume.config if args.data_root is None else replace(resume.config, data_root=args.data_root)
+        train_data, test_data = resume_data(resume, args.data_root, args.download)
+        mean, std = resume.mean, resume.std
+        plan = CheckpointPlan(checkpoint, resume.command, str(out))
+        left = (f"epochs {resume.epoch + 1} to {config.epochs} on {device}" if not resume.finished
+                else "nothing left to train; writing its model")
+        print(f"resuming {config.arch} on {config.dataset} from {args.resume} ({resume.epoch} of {config.epochs} "
+              f"epochs done): {left}", flush=True)
+    else:
+        settings = {k: d if getattr(args, k) is None else getattr(args, k) for k, d in TRAIN_SETTINGS.items()}
+        config = TrainConfig(args.model, args.dataset, data_root=args.data_root, **settings)
+        train_data, test_data = training_data(args.dataset, args.data_root, config.seed, config.limit, args.download)
+        mean, std = dataset_stats(train_data.images)
+        plan = CheckpointPlan(checkpoint, command, str(out))
+        print(f"training {args.model} on {len(train_data)} {args.dataset} images ({len(test_data)} to test) "
+              f"on {device}; mean {mean}, std {std}; a checkpoint after every epoch in {checkpoint}", flush=True)
+        if checkpoint.exists():
+            print(f"  note: {checkpoint.name} of an earlier run is replaced after the first epoch "
+                  f"(--resume {checkpoint.name} continues that run instead)", flush=True)
+    earlier = checkpoint.stat().st_mtime_ns if resume is None and checkpoint.is_file() else None
 
     def progress(epoch: int, steps: int):  # noqa: ANN202
-        return lambda it: tqdm(it, total=steps, desc=f"epoch {epoch}/{args.epochs}", unit="batch", leave=False,
+        return lambda it: tqdm(it, total=steps, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
                                file=sys.stderr, disable=None)
 
     def report(stats) -> None:  # noqa: ANN001
         print(f"epoch {stats.epoch:3d}: loss {stats.loss:.4f}, train accuracy {stats.train_accuracy * 100:.2f} %, "
               f"test accuracy {stats.test_accuracy * 100:.2f} % ({stats.seconds:.1f} s)", flush=True)
 
-    result = train(config, train_data, test_data, device, mean, std, progress, report)
-    command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        result = train(config, train_data, test_data, device, mean, std, progress, report, checkpoint=plan,
+                       resume=resume)
+    except KeyboardInterrupt:
+        if checkpoint.is_file() and (earlier is None or checkpoint.stat().st_mtime_ns != earlier):  # this run's
+            print(f"cnnviz: interrupted; the last whole epoch is in {checkpoint}: "
+                  f"cnnviz train --resume {shlex.quote(str(checkpoint))} continues the run", file=sys.stderr)
+            return 130
+        raise
     card = save_trained(out, result, config, train_data.class_names, mean, std, (len(train_data), len(test_data)),
                         command)
-    print(f"test accuracy {result.evaluation.accuracy * 100:.2f} %; wrote {out}, {card.name} and the plots")
+    print(f"test accuracy {result.evaluation.accuracy * 100:.2f} %; wrote {out}, {card.name} and the plots "
+          f"(checkpoint: {checkpoint})")
     return 0
 
 

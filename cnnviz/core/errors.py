@@ -45,3 +45,7 @@ class InputMismatchError(CnnvizError):
 
 class SessionError(CnnvizError):
     """A .cnnviz session file that cannot be read (damaged, too large, or not a session)."""
+
+
+class CheckpointError(CnnvizError):
+    """A training checkpoint that cannot be resumed (damaged, not a checkpoint, or from another run)."""

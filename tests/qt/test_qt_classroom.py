@@ -255,7 +255,7 @@ def test_a_damaged_session_keeps_the_current_view(app, qtbot, tmp_path):
     assert controller.state.model == "lenet5-mnist"
 
 
-def test_training_in_the_app_makes_the_loss_fall(live, qtbot, monkeypatch):
+def test_training_in_the_app_makes_the_loss_fall(live, qtbot, monkeypatch, tmp_path):
     from cnnviz.core.train.training import TrainControl
     from cnnviz.qt.panels import train_panel
     from cnnviz.qt.panels.train_panel import TrainPanel
@@ -276,7 +276,7 @@ def test_training_in_the_app_makes_the_loss_fall(live, qtbot, monkeypatch):
             return going
 
     monkeypatch.setattr(train_panel, "TrainControl", Watched)
-    controller, (panel,) = live(TrainPanel)
+    controller, (panel,) = live(lambda c: TrainPanel(c, folder=tmp_path))
     try:
         panel.epochs.setValue(4)
         panel.batch.setValue(16)
@@ -286,7 +286,7 @@ def test_training_in_the_app_makes_the_loss_fall(live, qtbot, monkeypatch):
         control = panel.runner.control
         panel.toggle_pause()
         started = control.started
-        assert control.paused and panel.pause_button.text() == "Resume"
+        assert control.paused and panel.pause_button.text() == "Continue"
         qtbot.waitUntil(control.held.is_set, timeout=WAIT)  # the thread waits between batches
         QApplication.processEvents()  # (the steps it reported before it stopped)
         paused_at = len(panel.steps)
@@ -302,8 +302,67 @@ def test_training_in_the_app_makes_the_loss_fall(live, qtbot, monkeypatch):
         assert panel.filter_item.image is not None and "test accuracy" in panel.status.text()
         with qtbot.waitSignal(controller.model_loaded, timeout=WAIT):
             panel.use_in_main_view()
-        assert panel.saved is not None and panel.saved.with_suffix(".json").exists()
+        assert panel.saved is not None and panel.saved.with_suffix(".json").exists() and panel.saved.parent == tmp_path
         assert controller.state.model == str(panel.saved)
         qtbot.waitUntil(lambda: controller.last_frame.model_name.startswith("lenet5"), timeout=WAIT)
+    finally:
+        panel.shutdown()
+
+
+def test_a_stopped_training_resumes_from_its_checkpoint(live, qtbot, monkeypatch, tmp_path):
+    import json
+
+    from cnnviz.core.train.checkpoint import read_checkpoint
+    from cnnviz.core.train.training import TrainControl
+    from cnnviz.qt.panels import train_panel
+    from cnnviz.qt.panels.train_panel import TrainPanel
+
+    class StopOnce(TrainControl):
+        """Stops the first run after 13 batches (epoch 2 of 10 batches each), on the training thread itself."""
+
+        left = [13]
+
+        def checkpoint(self) -> bool:
+            if self.left and self.left[0] == 0:
+                self.left.clear()
+                self.stop()
+            elif self.left:
+                self.left[0] -= 1
+            return super().checkpoint()
+
+    monkeypatch.setattr(train_panel, "TrainControl", StopOnce)
+    picked = []
+    monkeypatch.setattr(train_panel.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (picked.append(a), ("", ""))[1]))
+    controller, (panel,) = live(lambda c: TrainPanel(c, folder=tmp_path))
+    try:
+        panel.resume()  # no checkpoint in the folder: a file dialog (answered with Cancel)
+        assert len(picked) == 1 and not panel.running
+        panel.epochs.setValue(3)
+        panel.batch.setValue(16)
+        panel.start()
+        qtbot.waitUntil(lambda: panel.trained is not None, timeout=WAIT)
+        checkpoint = tmp_path / "lenet5-samples-mnist.ckpt"
+        assert len(panel.steps) == 13 and read_checkpoint(checkpoint).epoch == 1  # the last whole epoch is kept
+        assert "checkpoint holds epoch 1: Resume goes on" in panel.status.text()
+        assert json.loads((tmp_path / "lenet5-samples-mnist.ckpt.json").read_text())["checkpoint_epoch"] == 1
+        assert panel.resume_button.isEnabled() and checkpoint.name in panel.resume_button.toolTip()
+
+        panel.epochs.setValue(7)  # the checkpoint's own settings come back
+        panel.resume_button.click()
+        assert panel.running and not panel.resume_button.isEnabled()
+        qtbot.waitUntil(lambda: panel.trained is not None, timeout=WAIT)
+        history = panel.trained.result.history
+        assert len(picked) == 1 and [h.epoch for h in history] == [1, 2, 3] and panel.epochs.value() == 3
+        assert panel.steps == list(range(11, 31))  # epochs 2 and 3: only the interrupted epoch again
+        assert len(panel.test_points) == 3 and panel.trained.result.resumed_from["epoch"] == 1
+        assert read_checkpoint(checkpoint).finished
+
+        bad = tmp_path / "bad.ckpt"
+        bad.write_text("{}")
+        panel.resume(bad)
+        qtbot.waitUntil(lambda: not panel.running, timeout=WAIT)
+        assert panel.status.text() == "bad.ckpt is not a cnnviz training checkpoint (not readable as one: damaged, " \
+                                      "truncated or another kind of file)."
     finally:
         panel.shutdown()

@@ -146,13 +146,18 @@ class _Recorded:
 
 
 class Capturer:
-    """Traces a model once, then captures every stage of each forward call."""
+    """Traces a model once, then captures every stage of each forward call.
+
+    It holds its model weakly: ``capturer_for`` keeps capturers in a dictionary keyed weakly by the model,
+    and a value that held its key strongly would keep every model ever captured alive (the app leaked each
+    model it switched away from, traced graph and all). The traced copy holds only the model's submodules.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         from cnnviz.core.engine.memory import tune_allocator
 
         tune_allocator()
-        self.model = model
+        self._model = weakref.ref(model)
         self.traced = True
         self.notes: list[str] = []
         try:
@@ -161,6 +166,13 @@ class Capturer:
             self.traced = False
             self.notes.append(f"torch.fx could not trace this model ({type(exc).__name__}); "
                               "functional ops such as F.relu and residual adds are not shown.")
+
+    @property
+    def model(self) -> nn.Module:
+        model = self._model()
+        if model is None:  # (only a caller that kept the capturer but not its model sees this)
+            raise RuntimeError("The model of this capturer no longer exists.")
+        return model
 
     @property
     def device(self) -> torch.device:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -158,23 +159,32 @@ def _label(spec: ModelSpec) -> str:
     return spec.name if spec.trained else f"{spec.name} (random weights)"
 
 
-_FILTER_CACHE: dict[tuple, tuple[np.ndarray, tuple[float, float]]] = {}
+#: Each conv module's filter grids, by weight version, input channel and device. Keyed weakly by the module,
+#: so the grids go with their model: keyed by ``id(module)`` they outlived it, and a later model's module at
+#: the same address (and weights at the same address) could be shown the dead one's filters.
+_FILTER_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[np.ndarray, tuple[float, float]]]] = \
+    weakref.WeakKeyDictionary()
+MAX_GRIDS = 8  # per module: a few input channels (the filters view's choice) and versions (edits)
 
 
 def _filters(stage: Stage, in_channel: int | None) -> tuple[np.ndarray | None, tuple[float, float] | None]:
     """The filter grid, cached until the weights change (their version counter moves on any edit)."""
-    weight = getattr(stage.module, "weight", None) if stage.kind == "conv" else None
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+    module = stage.module
+    weight = getattr(module, "weight", None) if stage.kind == "conv" else None
+    if module is None or not isinstance(weight, torch.Tensor) or weight.dim() != 4:
         return None, None
     weight = weight.detach()
     channel = None if in_channel is None or in_channel >= weight.shape[1] else in_channel
-    key = (id(stage.module), weight.data_ptr(), weight._version, channel, str(weight.device))
-    if key not in _FILTER_CACHE:
-        if len(_FILTER_CACHE) > 64:
-            _FILTER_CACHE.clear()
+    key = (weight.data_ptr(), weight._version, channel, str(weight.device))
+    grids = _FILTER_CACHE.get(module)
+    if grids is None:
+        grids = _FILTER_CACHE[module] = {}
+    if key not in grids:
+        if len(grids) >= MAX_GRIDS:
+            grids.clear()
         grid = filter_grid(weight[:MAX_TILES], channel, scale=max(2, 48 // max(weight.shape[-2:])))
-        _FILTER_CACHE[key] = (grid, (float(weight.min()), float(weight.max())))
-    return _FILTER_CACHE[key]
+        grids[key] = (grid, (float(weight.min()), float(weight.max())))
+    return grids[key]
 
 
 def _chain_images(result: Capture, selected: str, channel: int,

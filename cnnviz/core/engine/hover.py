@@ -11,6 +11,7 @@ GUI is reading), so the GUI thread can read them later without a lock.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,20 +74,23 @@ class HoverData:
             return host
 
 
-_WEIGHTS: dict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = {}
+#: Each conv module's latest weight snapshot and the version it was taken at. Keyed weakly by the module, so
+#: a snapshot goes with its model (keyed by ``id(module)`` it outlived it, and a later model's module at the
+#: same address could be given the dead one's weights); frames already made keep their own snapshots.
+_WEIGHTS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, tuple[torch.Tensor, torch.Tensor | None]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _snapshot(module: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The module's weight and bias as they are now, copied once per version (an edit moves the version)."""
     weight = module.weight
     bias = module.bias
-    key = (id(module), weight.data_ptr(), weight._version, None if bias is None else bias._version)
-    cached = _WEIGHTS.get(key)
-    if cached is None:
-        if len(_WEIGHTS) > 16:
-            _WEIGHTS.clear()
-        cached = _WEIGHTS[key] = (weight.detach().clone(), None if bias is None else bias.detach().clone())
-    return cached
+    version = (weight.data_ptr(), weight._version, None if bias is None else bias._version, str(weight.device))
+    cached = _WEIGHTS.get(module)
+    if cached is None or cached[0] != version:
+        cached = _WEIGHTS[module] = (version, (weight.detach().clone(),
+                                               None if bias is None else bias.detach().clone()))
+    return cached[1]
 
 
 def _pair(values: tuple[int, ...]) -> tuple[int, int]:

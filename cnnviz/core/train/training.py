@@ -2,6 +2,8 @@
 
 Weights go to safetensors (no pickle), with the architecture, class names and mean/std in
 its metadata so the file opens by itself; the card beside it records how it was made.
+After every whole epoch a run can write a checkpoint (cnnviz.core.train.checkpoint) that
+``train(..., resume=...)`` continues from, so a killed run loses at most the epoch it was in.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +28,9 @@ from cnnviz.core.fileio import atomic_write_text
 from cnnviz.core.models.zoo import build_architecture
 from cnnviz.core.train.evaluation import Evaluation, evaluate, to_tensor
 
+if TYPE_CHECKING:
+    from cnnviz.core.train.checkpoint import Checkpoint, CheckpointPlan
+
 
 @dataclass
 class TrainConfig:
@@ -36,6 +42,8 @@ class TrainConfig:
     seed: int = 0
     augment: str = "auto"  # auto | digits | fashion | none
     weight_decay: float = 1e-4
+    limit: int | None = None  # only the first N training samples (recorded so a resumed run reads the same data)
+    data_root: str | None = None  # where the dataset was read from (a resumed run looks there again)
 
 
 @dataclass
@@ -52,6 +60,10 @@ class TrainResult:
     model: nn.Module
     history: list[EpochStats] = field(default_factory=list)
     evaluation: Evaluation | None = None
+    #: Set when the run continued a checkpoint: {"checkpoint": path, "epoch": epochs it held, "command": its command}.
+    resumed_from: dict | None = None
+    #: The last epoch the checkpoint holds (0: none written, and nothing resumed).
+    checkpoint_epoch: int = 0
 
 
 class TrainControl:
@@ -122,12 +134,18 @@ def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset
           progress: Callable[[int, int], Callable] | None = None,
           on_epoch: Callable[[EpochStats], None] | None = None,
           on_step: Callable[[int, float, float, nn.Module], None] | None = None,
-          control: TrainControl | None = None) -> TrainResult:
+          control: TrainControl | None = None, checkpoint: CheckpointPlan | None = None,
+          resume: Checkpoint | None = None) -> TrainResult:
     """Adam with a one-cycle learning rate; augmentation on the device; evaluation every epoch.
 
     ``progress(epoch, batches)`` returns a wrapper for the batch iterator (a tqdm bar in the CLI).
     ``on_step(step, loss, batch_accuracy, model)`` follows every batch (the app's live curves);
     ``control`` pauses or stops the run between batches (a stopped run is evaluated as it stands).
+    ``checkpoint`` writes a checkpoint and its card after every whole epoch (before ``on_epoch`` hears of
+    it; an epoch cut short by a stop is not checkpointed, the one before it stays). ``resume`` (from
+    :func:`cnnviz.core.train.checkpoint.read_checkpoint`) restores the model, optimiser, schedule and random
+    state of a checkpoint of this same config and data, and trains the epochs after it; its history
+    is kept, so the result holds every epoch of the run.
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device)
@@ -143,14 +161,29 @@ def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * steps)
     augment = _augmenter(config)
     result = TrainResult(model)
-    for epoch in range(1, config.epochs + 1):
+    first = 1
+    if resume is not None:
+        from cnnviz.core.train.checkpoint import restore
+
+        restore(resume, config, train_data, test_data, model, optimiser, schedule, generator, device)
+        result.history = list(resume.history)
+        result.resumed_from = {"checkpoint": str(resume.path), "epoch": resume.epoch, "command": resume.command}
+        first = resume.epoch + 1
+        result.checkpoint_epoch = resume.epoch
+    writer = None
+    if checkpoint is not None:
+        from cnnviz.core.train.checkpoint import CheckpointWriter
+
+        writer = CheckpointWriter(checkpoint, config, train_data.class_names, mean, std,
+                                  (len(train_data), len(test_data)), device)
+    for epoch in range(first, config.epochs + 1):
         start = time.perf_counter()
         model.train()
         order = torch.randperm(len(labels), generator=generator, device=device)
         batches = range(steps)
         if progress is not None:
             batches = progress(epoch, steps)(batches)
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, whole = 0.0, 0, 0, False
         for b in batches:
             if control is not None and not control.checkpoint():
                 break
@@ -171,6 +204,8 @@ def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset
             seen += len(idx)
             if on_step is not None:
                 on_step((epoch - 1) * steps + b + 1, batch_loss, batch_correct / len(idx), model)
+        else:
+            whole = True
         if seen == 0:
             break
         evaluation = evaluate(model, test_data, mean, std)
@@ -178,12 +213,34 @@ def train(config: TrainConfig, train_data: ArrayDataset, test_data: ArrayDataset
                            time.perf_counter() - start)
         result.history.append(stats)
         result.evaluation = evaluation
+        if writer is not None and whole:
+            writer.write(result.history, evaluation, model, optimiser, schedule, generator)
+            result.checkpoint_epoch = epoch
         if on_epoch is not None:
             on_epoch(stats)
         if control is not None and control.stopped:
             break
+    if result.evaluation is None and result.history:  # resumed with nothing left to train (or stopped at once)
+        result.evaluation = evaluate(model, test_data, mean, std)
     model.eval()
     return result
+
+
+def model_card(name: str, config: TrainConfig, history: list[EpochStats], evaluation: Evaluation | None,
+               class_names: tuple[str, ...], mean: tuple[float, ...], std: tuple[float, ...],
+               sizes: tuple[int, int], command: str) -> dict:
+    """The model card: how a model was trained and how well it does (JSON beside its weights)."""
+    return {
+        "name": name, "architecture": config.arch, "dataset": config.dataset,
+        "train_size": sizes[0], "test_size": sizes[1], "epochs": config.epochs, "batch_size": config.batch_size,
+        "lr": config.lr, "seed": config.seed, "augmentation": config.augment,
+        "mean": list(mean), "std": list(std), "class_names": list(class_names),
+        "test_accuracy": evaluation.accuracy if evaluation else None,
+        "per_class_accuracy": evaluation.per_class if evaluation else None,
+        "history": [vars(h) for h in history],
+        "command": command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+    }
 
 
 def save_trained(out: Path, result: TrainResult, config: TrainConfig, class_names: tuple[str, ...],
@@ -201,17 +258,8 @@ def save_trained(out: Path, result: TrainResult, config: TrainConfig, class_name
     save_file(state, str(temp), metadata=metadata)
     temp.replace(out)
     evaluation = result.evaluation
-    card = {
-        "name": out.stem, "architecture": config.arch, "dataset": config.dataset,
-        "train_size": sizes[0], "test_size": sizes[1], "epochs": config.epochs, "batch_size": config.batch_size,
-        "lr": config.lr, "seed": config.seed, "augmentation": config.augment,
-        "mean": list(mean), "std": list(std), "class_names": list(class_names),
-        "test_accuracy": evaluation.accuracy if evaluation else None,
-        "per_class_accuracy": evaluation.per_class if evaluation else None,
-        "history": [vars(h) for h in result.history],
-        "command": command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-    }
+    card = model_card(out.stem, config, result.history, evaluation, class_names, mean, std, sizes, command)
+    card["resumed_from"] = result.resumed_from
     atomic_write_text(out.with_suffix(".json"), json.dumps(card, indent=1))
     curves_png(out.with_name(out.stem + "-curves.png"), result.history)
     if evaluation is not None:

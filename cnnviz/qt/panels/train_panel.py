@@ -3,7 +3,12 @@
 Training runs on its own thread (cnnviz.core.train.training, the same code as ``cnnviz train``);
 every batch reports its loss and accuracy by signal, the first-layer filters are redrawn
 every few steps as they form, and the curves repaint at most ten times a second, so the
-window stays responsive. Pause / resume / stop act between batches.
+window stays responsive. Pause / continue / stop act between batches.
+
+After every whole epoch the training thread writes a checkpoint (cnnviz.core.train.checkpoint) into the
+panel's folder (the app's data folder, ``trained/ARCH-DATASET.ckpt``, its card beside it), so a stopped,
+crashed or killed run loses at most the epoch it was in; Resume continues the newest checkpoint there (or
+one picked in a file dialog when there is none), with that run's settings.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.core.models.architectures import ARCHITECTURES
+from cnnviz.core.train.checkpoint import SUFFIX as CHECKPOINT_SUFFIX
 from cnnviz.core.train.training import EpochStats, TrainConfig, TrainControl, TrainResult
 from cnnviz.qt.controller import Controller
 
@@ -42,9 +48,35 @@ FILTER_EVERY = 10
 
 @dataclass(frozen=True)
 class TrainJob:
-    config: TrainConfig
+    config: TrainConfig | None  # None: the settings of the checkpoint resumed
     root: str | None
     device: str
+    checkpoint: str  # written after every whole epoch
+    resume: str | None = None  # the checkpoint to continue (then ``checkpoint`` is the same file)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A checkpoint the training thread is continuing: its settings and the epochs it already holds."""
+
+    config: TrainConfig
+    history: list[EpochStats]
+    steps_per_epoch: int
+
+
+def panel_command(c: TrainConfig) -> str:
+    """What the model card records as the command that made a model in the panel."""
+    return (f"cnnviz app (Train panel): --model {c.arch} --dataset {c.dataset} --epochs {c.epochs} "
+            f"--batch-size {c.batch_size} --lr {c.lr} --seed {c.seed}")
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint in ``folder`` written last, if any (a listing and stats: cheap enough for the GUI thread)."""
+    try:
+        found = [(p.stat().st_mtime, p) for p in folder.glob(f"*{CHECKPOINT_SUFFIX}") if p.is_file()]
+    except OSError:
+        return None
+    return max(found)[1] if found else None
 
 
 @dataclass
@@ -69,6 +101,7 @@ class TrainRunner(QObject):
     failed = Signal(str)
     info = Signal(str)
     saved = Signal(str, bool)  # path, open it in the main view
+    resumed = Signal(object)  # Resumed, before the first batch of a resumed run
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,15 +109,13 @@ class TrainRunner(QObject):
 
     @Slot(object, str, bool)
     def save(self, trained: Trained, path: str, then_open: bool) -> None:
-        """Write the checkpoint, its model card and plots (the ``cnnviz train`` format), off the GUI thread."""
+        """Write the trained model, its model card and plots (the ``cnnviz train`` format), off the GUI thread."""
         from cnnviz.core.train.training import save_trained
 
         c = trained.config
-        command = (f"cnnviz app (Train panel): --model {c.arch} --dataset {c.dataset} --epochs {c.epochs} "
-                   f"--batch-size {c.batch_size} --lr {c.lr} --seed {c.seed}")
         try:
             save_trained(Path(path), trained.result, c, trained.class_names, trained.mean, trained.std,
-                         trained.sizes, command)
+                         trained.sizes, panel_command(c))
         except OSError as exc:
             self.failed.emit(f"Could not save {path}: {exc.strerror or exc}")
             return
@@ -97,14 +128,31 @@ class TrainRunner(QObject):
         from cnnviz.core.engine.render import filter_grid
         from cnnviz.core.errors import CnnvizError
         from cnnviz.core.models.device import resolve_device
+        from cnnviz.core.train.checkpoint import CheckpointPlan, read_checkpoint, resume_data
         from cnnviz.core.train.training import dataset_stats, train, training_data
 
         try:
             device = resolve_device(job.device)
-            train_data, test_data = training_data(job.config.dataset, job.root, job.config.seed)
-            mean, std = dataset_stats(train_data.images)
-            self.info.emit(f"training {job.config.arch} on {len(train_data)} images ({len(test_data)} to test) "
-                           f"on {device}")
+            resume = None
+            if job.resume is not None:  # read here, on the training thread: a checkpoint can be large
+                resume = read_checkpoint(job.resume)
+                config = resume.config
+                train_data, test_data = resume_data(resume)
+                mean, std = resume.mean, resume.std
+                steps = (len(train_data) + config.batch_size - 1) // config.batch_size
+                self.resumed.emit(Resumed(config, list(resume.history), steps))
+                plan = CheckpointPlan(Path(job.checkpoint), resume.command)
+                left = (f"epochs {resume.epoch + 1} to {config.epochs} on {device}" if not resume.finished
+                        else "nothing left to train")
+                self.info.emit(f"resuming {resume.describe()} from {Path(job.resume).name}: {left}")
+            else:
+                assert job.config is not None
+                config = job.config
+                train_data, test_data = training_data(config.dataset, job.root, config.seed)
+                mean, std = dataset_stats(train_data.images)
+                plan = CheckpointPlan(Path(job.checkpoint), panel_command(config))
+                self.info.emit(f"training {config.arch} on {len(train_data)} images ({len(test_data)} to test) "
+                               f"on {device}")
 
             def on_step(step: int, loss: float, accuracy: float, model: torch.nn.Module) -> None:
                 self.step.emit(step, loss, accuracy)
@@ -114,15 +162,15 @@ class TrainRunner(QObject):
                         with torch.no_grad():
                             self.filters.emit(filter_grid(conv.weight.detach(), None, scale=6))
 
-            result = train(job.config, train_data, test_data, device, mean, std, on_epoch=self.epoch.emit,
-                           on_step=on_step, control=self.control)
+            result = train(config, train_data, test_data, device, mean, std, on_epoch=self.epoch.emit,
+                           on_step=on_step, control=self.control, checkpoint=plan, resume=resume)
         except CnnvizError as exc:
             self.failed.emit(str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - the app goes on; the message says what happened
             self.failed.emit(f"Training failed: {exc}")
             return
-        self.finished.emit(Trained(result, job.config, train_data.class_names, mean, std,
+        self.finished.emit(Trained(result, config, train_data.class_names, mean, std,
                                    (len(train_data), len(test_data))))
 
 
@@ -131,8 +179,11 @@ class TrainPanel(QWidget):
     _start = Signal(object)
     _save = Signal(object, str, bool)
 
-    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: Controller, parent: QWidget | None = None, folder: Path | None = None) -> None:
         super().__init__(parent)
+        #: Where checkpoints (after every epoch) and models opened in the main view are written.
+        self.folder = folder or Path(QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.AppDataLocation)) / "trained"
         self._device = lambda: controller.state.device
         self.open_model.connect(controller.load_model)
         self.arch = QComboBox()
@@ -158,11 +209,13 @@ class TrainPanel(QWidget):
         self.start_button = QPushButton("Train")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
         self.save_button = QPushButton("Save...")
         self.use_button = QPushButton("Open in main view")
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
+        self.resume_button.clicked.connect(lambda: self.resume())
         self.save_button.clicked.connect(self._save_dialog)
         self.use_button.clicked.connect(self.use_in_main_view)
         self.status = QLabel("Pick an architecture and a dataset, then Train.")
@@ -179,7 +232,8 @@ class TrainPanel(QWidget):
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button, self.save_button, self.use_button):
+        for button in (self.start_button, self.pause_button, self.stop_button, self.resume_button, self.save_button,
+                       self.use_button):
             buttons.addWidget(button)
 
         self.loss_plot = pg.PlotWidget(title="loss (per batch)")
@@ -240,18 +294,27 @@ class TrainPanel(QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.info.connect(self.status.setText)
+        self.runner.resumed.connect(self._on_resumed)
         self.thread.start()
         self.running = False
         self._buttons()
+        found = newest_checkpoint(self.folder)
+        if found is not None:
+            self.status.setText(f"A checkpoint of an earlier run is here ({found.name}): Resume continues it, or "
+                                "pick an architecture and a dataset, then Train.")
 
     # ---- control ------------------------------------------------------------------------
     def _buttons(self) -> None:
         self.start_button.setEnabled(not self.running)
         self.pause_button.setEnabled(self.running)
         self.stop_button.setEnabled(self.running)
+        self.resume_button.setEnabled(not self.running)
         self.save_button.setEnabled(self.trained is not None and not self.running)
         self.use_button.setEnabled(self.trained is not None and not self.running)
-        self.pause_button.setText("Resume" if self.runner.control.paused else "Pause")
+        self.pause_button.setText("Continue" if self.runner.control.paused else "Pause")
+        found = None if self.running else newest_checkpoint(self.folder)
+        self.resume_button.setToolTip(f"Continue the run in {found.name} (the newest checkpoint in {self.folder})"
+                                      if found else "Continue a run from its checkpoint (.ckpt)...")
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Dataset folder")
@@ -262,16 +325,34 @@ class TrainPanel(QWidget):
         if self.running:
             return
         dataset = str(self.dataset.currentData())
+        root = self.root.text().strip() or None
         config = TrainConfig(self.arch.currentText(), dataset, self.epochs.value(), self.batch.value(),
-                             float(self.lr.value()))
+                             float(self.lr.value()), data_root=root)  # (in the checkpoint: Resume reads it again)
+        checkpoint = self.folder / f"{config.arch}-{config.dataset}{CHECKPOINT_SUFFIX}"
+        self._launch(TrainJob(config, root, self._device(), str(checkpoint)))
+
+    def resume(self, path: str | Path | None = None) -> None:
+        """Continue a run from its checkpoint: ``path``, else the newest in the panel's folder, else one picked."""
+        if self.running:
+            return
+        if path is None:
+            path = newest_checkpoint(self.folder)
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Resume training from a checkpoint", str(self.folder),
+                                                  f"Checkpoints (*{CHECKPOINT_SUFFIX})")
+            if not path:
+                return
+        self._launch(TrainJob(None, None, self._device(), str(path), resume=str(path)))
+
+    def _launch(self, job: TrainJob) -> None:
         self.steps, self.losses, self.accuracies, self.test_points = [], [], [], []
         self.trained, self.saved = None, None
         self.runner.control = TrainControl()
         self.running = True
-        self.status.setText("loading the data...")
+        self.status.setText("reading the checkpoint..." if job.resume else "loading the data...")
         self._buttons()
         self._redraw.start()
-        self._start.emit(TrainJob(config, self.root.text().strip() or None, self._device()))
+        self._start.emit(job)
 
     def toggle_pause(self) -> None:
         control = self.runner.control
@@ -280,7 +361,7 @@ class TrainPanel(QWidget):
             self.status.setText("training...")
         else:
             control.pause()
-            self.status.setText("paused (Resume goes on from this batch)")
+            self.status.setText("paused (Continue goes on from this batch)")
         self._buttons()
 
     def stop(self) -> None:
@@ -296,6 +377,20 @@ class TrainPanel(QWidget):
 
     def _on_filters(self, grid: np.ndarray) -> None:
         self._filters = grid
+        self._dirty = True
+
+    def _on_resumed(self, resumed: Resumed) -> None:
+        """Show the settings of the run being continued, and the test accuracy of the epochs it already holds."""
+        c = resumed.config
+        if (index := self.arch.findText(c.arch)) >= 0:
+            self.arch.setCurrentIndex(index)
+        if (index := self.dataset.findData(c.dataset)) >= 0:
+            self.dataset.setCurrentIndex(index)
+        self.epochs.setValue(c.epochs)
+        self.batch.setValue(c.batch_size)
+        self.lr.setValue(c.lr)
+        self.root.setText(c.data_root or "")
+        self.test_points = [(h.epoch * resumed.steps_per_epoch, h.test_accuracy) for h in resumed.history]
         self._dirty = True
 
     def _on_epoch(self, stats: EpochStats) -> None:
@@ -334,7 +429,11 @@ class TrainPanel(QWidget):
         self._redraw.stop()
         evaluation = trained.result.evaluation
         accuracy = f"test accuracy {evaluation.accuracy * 100:.1f} %" if evaluation else "no evaluation"
-        stopped = " (stopped early)" if self.runner.control.stopped else ""
+        stopped = ""
+        if self.runner.control.stopped:
+            kept = trained.result.checkpoint_epoch
+            stopped = (f" (stopped early; the checkpoint holds epoch {kept}: Resume goes on from there)" if kept
+                       else " (stopped early)")
         self.status.setText(f"done{stopped}: {len(trained.result.history)} epoch(s), {accuracy}. Save it, or open it "
                             "in the main view.")
         self._buttons()
@@ -378,7 +477,7 @@ class TrainPanel(QWidget):
         if self.saved is not None:
             self.open_model.emit(str(self.saved))
             return
-        folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "trained"
+        folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         c = self.trained.config
