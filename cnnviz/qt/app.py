@@ -38,8 +38,9 @@ from cnnviz.qt.screenshot import arm_screenshot
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.state import ViewState
 
-#: Qt's offscreen platform says this whenever a window's size limits change; it means nothing there.
-OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints()"
+#: Qt's offscreen platform says this whenever a window's size limits change, a window is raised or a
+#: popup grabs the keyboard: things a platform with no screen cannot do, which mean nothing there.
+OFFSCREEN_NOISE = "This plugin does not support "
 _quiet = {"installed": False}
 
 
@@ -128,7 +129,7 @@ def quiet_offscreen(again: bool = False) -> None:
     previous = None
 
     def handler(mode, context, message: str) -> None:  # noqa: ANN001
-        if message == OFFSCREEN_NOISE:
+        if message.startswith(OFFSCREEN_NOISE):
             return
         if previous is not None:
             previous(mode, context, message)

@@ -11,7 +11,8 @@ and gives automatic collection back when the last one has shut down.
 A full collection walks every object the app holds (torch, pyqtgraph, the model): 80 ms on the
 2-core development VM, a visible stall every few seconds. ``settle`` collects once when a model
 has loaded and freezes the survivors (``gc.freeze``), so later full collections only walk what
-was made since: a few milliseconds.
+was made since: a few milliseconds. It then returns the freed pages to the system
+(``release_free_memory``): the heap otherwise keeps every model it has held resident.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import gc
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
+
+from cnnviz.core.engine.memory import release_free_memory
 
 _collector: GarbageCollector | None = None
 _users = 0
@@ -41,6 +44,7 @@ def settle() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    release_free_memory()  # what the previous model held goes back to the system (see engine.memory)
 
 
 def release() -> None:

@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
     QMenu,
@@ -247,6 +248,10 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
+        popup = QApplication.activePopupWidget()
+        while popup is not None and popup.isVisible():  # an open menu of this window goes with it
+            popup.close()
+            popup = QApplication.activePopupWidget()
         self.closing.emit()  # the parts stop what they run (recording, training, the camera)
         self.controller.shutdown()
         gc_guard.release()

@@ -20,6 +20,7 @@ class Snapshots:
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
         window.menu("&View").addAction("Snapshot", QKeySequence("S"), self.snapshot)
+        window.closing.connect(self.dock.close)  # (a floating dock is a window of its own: it goes too)
 
     def snapshot(self) -> None:
         result = self.controller.last_frame

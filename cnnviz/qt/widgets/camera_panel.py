@@ -7,6 +7,8 @@ frames are dropped, as deep-visualization-toolbox did for Caffe.
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 from PySide6.QtCore import QThread, Signal
@@ -27,6 +29,10 @@ class CameraThread(QThread):
         self.wait(3000)
 
     def run(self) -> None:
+        if os.environ.get("CNNVIZ_DEBUG", "") in ("", "0"):
+            # OpenCV's video back-ends print a warning per back-end tried when there is no camera; the
+            # user gets one sentence of cnnviz's instead (all of it with --debug)
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         capture = cv2.VideoCapture(self.source)
         if not capture.isOpened():
             what = f"camera {self.source}" if isinstance(self.source, int) else str(self.source)
