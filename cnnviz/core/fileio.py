@@ -140,18 +140,23 @@ def read_small_text(path: Path, max_bytes: int, what: str, error: type[Exception
         raise error(f"{path.name} cannot be read as {_article(what)} ({exc}).") from None
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write(file)`` into a temporary file in the same folder, fsync, then rename it over ``path``: a
+    failed or killed write leaves any earlier file as it was, never half a file."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda out: out.write(text.encode("utf-8")))
 
 
 # ---- library noise -----------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import datetime
 import json
 import math
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from torch import nn
 
 from cnnviz.core.data.datasets import ArrayDataset
 from cnnviz.core.errors import CheckpointError
-from cnnviz.core.fileio import atomic_write_text, quiet, regular_file
+from cnnviz.core.fileio import atomic_write, atomic_write_text, quiet, regular_file
 from cnnviz.core.train.evaluation import Evaluation
 from cnnviz.core.train.training import EpochStats, TrainConfig, model_card
 
@@ -111,16 +110,7 @@ def _fsync_folder(folder: Path) -> None:
 
 def _atomic_save(obj: dict, path: Path) -> None:
     """``torch.save`` into a temporary file in the same folder, fsync, then rename it over ``path``."""
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(handle, "wb") as out:
-            torch.save(obj, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda out: torch.save(obj, out))
     _fsync_folder(path.parent)
 
 
