@@ -252,3 +252,27 @@ def test_a_model_whose_warm_up_fails_still_loads(live, monkeypatch):
 
     controller, _ = live(listen)
     assert controller.worker.model is not None and controller.last_frame.top and not errors
+
+
+def test_every_result_and_job_callback_runs_on_the_gui_thread(live, qtbot):
+    """PySide6 runs a lambda connected to a worker signal on the worker thread; widgets built there crash
+    the app (the tour did). Every callback of the controller must come back on the GUI thread."""
+    import threading
+
+    from cnnviz.core.errors import CnnvizError
+
+    controller, _ = live()
+    gui = threading.main_thread()
+    on_gui: dict[str, bool] = {}
+
+    def refuse(_loaded: object) -> None:
+        raise CnnvizError("probe")
+
+    controller.frame_shown.connect(lambda _r: on_gui.setdefault("frame", threading.current_thread() is gui))
+    controller.run_job("probe", lambda _loaded: 1,
+                       lambda _v: on_gui.setdefault("done", threading.current_thread() is gui))
+    controller.run_job("probe-fails", refuse, lambda _v: None,
+                       lambda _m: on_gui.setdefault("failed", threading.current_thread() is gui))
+    controller.set_input("draw", digit(3))
+    qtbot.waitUntil(lambda: len(on_gui) == 3, timeout=WAIT)
+    assert all(on_gui.values()), on_gui
