@@ -46,16 +46,41 @@ def _positive(text: str) -> int:
     return value
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not numbers separated by commas (e.g. 0.5,0.5,0.5)") from None
+    if not all(abs(v) < 1e6 for v in values):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"'{text}' holds a value that is not a finite number")
+    return values
+
+
+def _add_code_options(parser: argparse.ArgumentParser) -> None:
+    """Options for a network that is none of the zoo's (--model net.py:Net, a pickled module, ...)."""
+    parser.add_argument("--weights", help="state_dict (.pt, .pth, .safetensors) for a --model given as FILE.py:NAME")
+    parser.add_argument("--code", metavar="FILE.py", help="Python file defining the classes of a pickled whole model")
+    parser.add_argument("--labels", metavar="FILE", help="class names, one a line")
+    parser.add_argument("--mean", type=_floats, help="per-channel mean the model was trained with (e.g. 0.5,0.5,0.5)")
+    parser.add_argument("--std", type=_floats, help="per-channel standard deviation (e.g. 0.25)")
+    parser.add_argument("--preprocess", choices=("digit", "resize", "imagenet", "fashion"),
+                        help="how an image is prepared: digit (ink crop, centring), resize, imagenet (crop)")
+
+
 def _add_model_options(parser: argparse.ArgumentParser, required: bool = False,
                        default: str | None = "lenet5-mnist") -> None:
     parser.add_argument("--model", "-m", required=required, default=None if required else default,
-                        help="zoo name (see 'cnnviz models') or a model file (.safetensors, .pt, .pth)")
+                        help="zoo name (see 'cnnviz models'), a model file (.safetensors, .pt, .pth, .pt2), or code: "
+                        "FILE.py:NAME or package.module:NAME (a class or a function returning a network)")
     parser.add_argument("--arch", help="architecture of a state_dict file that does not name its own")
+    parser.add_argument("--input-shape", type=_shape, help="C,H,W the model takes (default: the model's own)")
+    _add_code_options(parser)
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--untrained", action="store_true",
                         help="use random weights for ImageNet models whose weights are not on this machine")
     parser.add_argument("--trust-file", action="store_true",
-                        help="allow a model file that holds code (pickled module, TorchScript): only files you trust")
+                        help="allow a model that holds or is code (pickled module, TorchScript, FILE.py:NAME, "
+                        "--code): only files you trust")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,12 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("summary", help="per-stage table of a model")
+    p.add_argument("model", help="zoo name, model file (.safetensors, .pt, .pth, .pt2) or code (FILE.py:NAME)")
+    p.add_argument("--input-shape", type=_shape, help="C,H,W (default: the model's own)")
+    p.add_argument("--arch")
+    p.add_argument("--untrained", action="store_true")
+    p.add_argument("--trust-file", action="store_true")
+    _add_code_options(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("graph", help="the network as a graph of its stages: SVG, PNG or JSON")
     p.add_argument("model", help="zoo name or model file")
     p.add_argument("--input-shape", type=_shape, help="C,H,W (default: the model's own)")
     p.add_argument("--arch")
     p.add_argument("--untrained", action="store_true")
     p.add_argument("--trust-file", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.svg, FILE.png or FILE.json")
 
     p = sub.add_parser("predict", help="classify images")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -192,7 +226,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     handlers = {None: _cmd_app, "bench": _cmd_bench, "models": _cmd_models, "summary": _cmd_summary,
                 "predict": _cmd_predict, "render": _cmd_render, "kernel": _cmd_kernel, "train": _cmd_train,
-                "evaluate": _cmd_evaluate}
+                "evaluate": _cmd_evaluate, "graph": _cmd_graph}
     return handlers[args.command](args)
 
 
@@ -207,7 +241,9 @@ def _load(args: argparse.Namespace, name: str | None = None):  # noqa: ANN202
 
     return load_model(name or args.model, args.device if hasattr(args, "device") else "auto",
                       arch=getattr(args, "arch", None), pretrained=False if getattr(args, "untrained", False) else None,
-                      trust=getattr(args, "trust_file", False))
+                      trust=getattr(args, "trust_file", False),
+                      **{k: getattr(args, k, None) for k in ("weights", "code", "input_shape", "labels", "mean", "std",
+                                                              "preprocess")})
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
@@ -251,21 +287,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from cnnviz.core.models.timm_models import listed
     from cnnviz.core.models.zoo import registry, weights_present
 
     rows = []
-    for spec in registry().values():
+    for spec, present in [(spec, weights_present(spec)) for spec in registry().values()] + listed():
         if spec.weights is None:
             status = "untrained (random init)"
-        elif weights_present(spec):
+        elif present:
             status = "trained"
-        elif spec.family == "imagenet":
+        elif spec.family in ("imagenet", "timm"):
             status = "ImageNet weights not on this machine (downloaded on first use when online; --untrained)"
         else:
             status = "weights missing"
         rows.append({"name": spec.name, "arch": spec.arch, "input_shape": list(spec.input_shape),
                      "classes": len(spec.class_names), "family": spec.family, "trained": spec.trained and
-                     weights_present(spec), "status": status, "description": spec.description})
+                     present, "status": status, "description": spec.description})
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -284,6 +321,19 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     shape = args.input_shape or spec_of(model).input_shape
     summary = summarize(model, shape)
     print(json.dumps(summary.to_json(), indent=1) if args.json else summary.format_table())
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from cnnviz.core.models.zoo import spec_of
+    from cnnviz.core.teach.graph import check_format, model_graph, write_graph
+
+    check_format(args.out)  # before the model loads
+    args.device = "cpu"
+    model = _load(args, args.model)
+    graph = model_graph(model, args.input_shape or spec_of(model).input_shape)
+    write_graph(graph, args.out)
+    print(f"wrote {args.out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
     return 0
 
 

@@ -1,8 +1,12 @@
 """Loading models by name or from a file, without ever running code the user did not trust.
 
 Plain weights (safetensors, or a state_dict read with ``torch.load(weights_only=True)``)
-are data. A pickled whole module or a TorchScript archive is code: it is opened only
-after an explicit, per-file trust step, and never as a silent retry of a refused load.
+are data. A pickled whole module, a TorchScript archive, a ``torch.export`` program (``.pt2``:
+its loader may unpickle) and Python code (``net.py:Net``, ``package.module:make_net``) are
+code: each is opened only after an explicit trust step, and never as a silent retry of a
+refused load. A network that is none of the zoo's gets its spec from what it says (see
+:func:`user_spec`); TorchScript is converted to an fx graph (through ``torch.export``) so
+that every stage shows, and stays a script with input and output only where torch cannot.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -22,9 +28,28 @@ from cnnviz.core.assets import models_dir
 from cnnviz.core.errors import ModelError, UntrustedFileError, WeightsUnavailableError
 from cnnviz.core.fileio import quiet, regular_file
 from cnnviz.core.models.device import resolve_device
+from cnnviz.core.models.exported import from_torchscript, load_exported
+from cnnviz.core.models.timm_models import is_timm_name, load_timm
 from cnnviz.core.models.torchvision_weights import torchvision_cache_path as _cache_path
 from cnnviz.core.models.torchvision_weights import torchvision_weights
-from cnnviz.core.models.zoo import ModelSpec, build_architecture, get_spec, registry, spec_for_arch
+from cnnviz.core.models.user_code import (
+    MissingClassError,
+    code_pickle_module,
+    import_file,
+    model_from_code,
+    split_code_ref,
+)
+from cnnviz.core.models.zoo import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MNIST_MEAN,
+    MNIST_STD,
+    ModelSpec,
+    build_architecture,
+    get_spec,
+    registry,
+    spec_for_arch,
+)
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 MAX_LISTED = 6
@@ -40,24 +65,44 @@ def _model_file(path: Path) -> int:
 
 def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device = "auto", *,
                arch: str | None = None, pretrained: bool | None = None, trust: bool = False,
-               allow_download: bool = True) -> nn.Module:
+               allow_download: bool = True, weights: str | os.PathLike[str] | None = None,
+               code: str | os.PathLike[str] | None = None, input_shape: tuple[int, int, int] | None = None,
+               labels: str | os.PathLike[str] | None = None, mean: tuple[float, ...] | None = None,
+               std: tuple[float, ...] | None = None, preprocess: str | None = None) -> nn.Module:
     """A ready model in eval mode on ``device``, with its :class:`ModelSpec` at ``model.cnnviz_spec``.
 
-    ``name_or_path`` is a zoo name or a file. ``pretrained=False`` gives random init for
+    ``name_or_path`` is a zoo name, a file, or code: ``net.py:Net`` / ``net.py:make_net`` /
+    ``package.module:Name`` (a module class built with no arguments or a function returning a module;
+    ``weights`` then names its state_dict file). ``pretrained=False`` gives random init for
     ImageNet families (the default asks for the real weights and says when they are missing).
-    ``trust=True`` allows a pickled module or TorchScript file: only for files the user vouches for.
+    ``trust=True`` allows a pickled module, TorchScript file or Python code: only what the user vouches
+    for; ``code`` is a Python file defining the classes a pickled whole module needs. ``input_shape``,
+    ``labels`` (a file, one class name a line), ``mean``, ``std`` and ``preprocess`` override the spec.
     """
     target = resolve_device(device)
     text = str(name_or_path)
-    if text in registry():
+    named = text in registry() or is_timm_name(text)
+    code_ref = split_code_ref(text) if not named and not Path(text).expanduser().exists() else None
+    if weights is not None and code_ref is None:
+        raise ModelError("--weights goes with a network given as code (FILE.py:NAME or package.module:NAME); "
+                         "for a zoo architecture give the weights file as the model and --arch NAME.")
+    if code is not None and (named or code_ref is not None):
+        raise ModelError(_CODE_ONLY_FOR_PICKLES)
+    if is_timm_name(text):
+        model, spec = load_timm(text, pretrained=pretrained, allow_download=allow_download)
+    elif text in registry():
         model, spec = _load_named(get_spec(text), pretrained=pretrained, allow_download=allow_download)
+    elif code_ref is not None:
+        model, spec = _load_code(text, trust=trust, weights=weights, input_shape=input_shape)
     else:
         path = Path(text).expanduser()
         if not path.exists():
             if path.suffix or os.sep in text:
                 raise ModelError(f"Model file {path} does not exist.")
             get_spec(text)  # raises the 'no model called' message with suggestions
-        model, spec = load_model_file(path, arch=arch, trust=trust)
+        model, spec = load_model_file(path, arch=arch, trust=trust, code=code, input_shape=input_shape)
+    spec = _with_overrides(spec, input_shape=input_shape, labels=labels, mean=mean, std=std,
+                           preprocess=preprocess)
     model.eval()
     model.to(target)
     model.cnnviz_spec = spec  # type: ignore[assignment]  # torch types Module attributes as Tensor | Module
@@ -123,13 +168,27 @@ def _missing_weights_message(spec: ModelSpec, path: Path, exc: Exception | None 
             f"or use --untrained to explore {spec.name} with random weights.")
 
 
-def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False) -> tuple[nn.Module, ModelSpec]:
-    """Build a model from a user's file: safetensors, a state_dict checkpoint, or (trusted) code."""
+def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False,
+                    code: str | os.PathLike[str] | None = None,
+                    input_shape: tuple[int, int, int] | None = None) -> tuple[nn.Module, ModelSpec]:
+    """Build a model from a user's file: safetensors, a state_dict checkpoint, or (trusted) code.
+
+    ``code`` is the Python file that defines the classes of a pickled whole module."""
     size = _model_file(path)
     if size == 0:
         raise ModelError(f"{path.name} is empty; it is not a model file.")
     if size > MAX_MODEL_BYTES:
         raise ModelError(f"{path.name} is {size / 1024**3:.1f} GB, larger than any model cnnviz can show.")
+    if code is not None and (is_torchscript(path) or is_exported(path) or path.suffix == ".safetensors"):
+        raise ModelError(_CODE_ONLY_FOR_PICKLES)
+    if is_exported(path):
+        if not trust:
+            raise UntrustedFileError(
+                f"{path.name} is a torch.export program: loading it can unpickle objects stored in it, which "
+                f"can run code. Open it only if you trust its source (--trust-file {path.name}).")
+        module, shape = load_exported(path)
+        return module, user_spec(module, path, "torch.export program (trusted)",
+                                 input_shape=input_shape or _shape3(list(shape or ())), card=_card_beside(path))
     if is_torchscript(path):
         if not trust:
             raise UntrustedFileError(
@@ -140,14 +199,33 @@ def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False)
                 module = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - any failure of a foreign archive is a user error
             raise ModelError(f"{path.name} could not be read as TorchScript ({_short(exc)}).") from None
-        return module, _code_spec(path, module, "TorchScript (trusted code)")
+        spec = user_spec(module, path, "TorchScript (trusted code)", input_shape=input_shape, card=_card_beside(path))
+        try:
+            with warnings.catch_warnings():  # not quiet(): its lock would hold every other reader up this long
+                warnings.simplefilter("ignore")
+                converted = from_torchscript(module, spec.input_shape)
+                with torch.no_grad():
+                    same = _same_output(module, converted, spec.input_shape)
+        except Exception as exc:  # noqa: BLE001 - the script stays as it is, with fewer stages shown
+            return module, spec.with_notes(f"Only the input and the output of this TorchScript model can be shown "
+                                           f"(torch could not convert it: {_short(exc)}).")
+        if not same:
+            return module, spec.with_notes("Only the input and the output of this TorchScript model can be shown "
+                                           "(its conversion did not compute the same outputs).")
+        return converted, spec
     state: dict[str, torch.Tensor] | nn.Module
     if path.suffix == ".safetensors":
         state, meta = read_safetensors(path)
     else:
-        state, meta = read_checkpoint(path, trust=trust)
+        if code is not None and not trust:
+            raise UntrustedFileError(f"Importing {Path(code).name} runs its code; open it only if you trust its "
+                                     f"source (--trust-file).")
+        state, meta = read_checkpoint(path, trust=trust, code=code)
         if isinstance(state, nn.Module):
-            return state, _code_spec(path, state, "pickled module (trusted code)")
+            return state, user_spec(state, path, "pickled module (trusted code)", input_shape=input_shape,
+                                    module=meta.get("code"), card=_card_beside(path))
+        if code is not None:
+            raise ModelError(_CODE_ONLY_FOR_PICKLES)
     arch_name = arch or meta.get("arch") or meta.get("architecture")
     if not arch_name:
         raise ModelError(f"{path.name} does not say which architecture it is for; pass --arch NAME "
@@ -160,11 +238,170 @@ def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False)
     return model, spec.with_notes(*nonfinite_notes(state))
 
 
-def _code_spec(path: Path, module: nn.Module, what: str) -> ModelSpec:
-    base = spec_for_arch("lenet5")
-    return ModelSpec(path.stem, "custom", base.input_shape, base.mean, base.std, base.class_names, "digit",
-                     weights=f"file:{path}", family="file", description=f"{path.name}: {what}",
-                     notes=(f"{path.name} was loaded as code because you trusted it.",))
+_CODE_ONLY_FOR_PICKLES = "--code goes with a pickled whole model (a .pt file saved with torch.save(model))."
+PREPROCESS_KINDS = ("digit", "resize", "imagenet", "fashion")
+
+
+def _load_code(ref: str, *, trust: bool, weights: str | os.PathLike[str] | None,
+               input_shape: tuple[int, int, int] | None) -> tuple[nn.Module, ModelSpec]:
+    """A network built by the user's code, with its weights (when given) loaded strictly."""
+    if not trust:
+        raise UntrustedFileError(f"{ref} is Python code: importing it runs it. Open it only if you trust its "
+                                 f"source (--trust-file).")
+    model, module, file = model_from_code(ref)
+    name = ref.rpartition(":")[2]
+    card: Mapping[str, object] = {}
+    what = "Python code (trusted)"
+    if weights is not None:
+        wpath = Path(weights).expanduser()
+        if wpath.suffix == ".safetensors":
+            state, meta = read_safetensors(wpath)
+        else:
+            state, meta = read_checkpoint(wpath)
+        load_state_dict_strict(model, state, wpath.name)
+        card = {**_card_beside(wpath), **meta}
+        what += f" with weights from {wpath.name}"
+        notes = nonfinite_notes(state)
+    else:
+        notes = [f"{name} has the random weights its code gave it (--weights FILE loads trained ones)."]
+    if file is not None:
+        card = {**_card_beside(file), **card}
+    spec = user_spec(model, Path(name), what, input_shape=input_shape, module=module, card=card)
+    return model, replace(spec, weights=f"code:{ref}").with_notes(*notes)
+
+
+def _same_output(a: nn.Module, b: nn.Module, shape: tuple[int, int, int]) -> bool:
+    x = torch.rand((1, *shape), generator=torch.Generator().manual_seed(0))
+    out_a, out_b = a(x), b(x)
+    return isinstance(out_a, torch.Tensor) and isinstance(out_b, torch.Tensor) and out_a.shape == out_b.shape \
+        and torch.allclose(out_a, out_b, atol=1e-4, rtol=1e-4)
+
+
+def _card_beside(path: Path) -> dict[str, object]:
+    """The model card JSON beside ``path`` (``net.json`` for ``net.py``), or nothing."""
+    card = path.with_suffix(".json")
+    try:
+        if card.is_file() and card.stat().st_size < 16 * 1024**2:
+            value = json.loads(card.read_text(encoding="utf-8"))
+            return value if isinstance(value, dict) else {}
+    except (OSError, ValueError, RecursionError):
+        pass
+    return {}
+
+
+def _first_conv_channels(model: nn.Module) -> int | None:
+    """The input channels of the first convolution (a TorchScript one too: it is known by its original name)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            return int(module.in_channels)
+        weight = getattr(module, "weight", None)
+        if getattr(module, "original_name", "").startswith("Conv") and isinstance(weight, torch.Tensor) \
+                and weight.dim() >= 3:
+            return int(weight.shape[1]) * int(getattr(module, "groups", 1))
+    return None
+
+
+def _shape3(value: object) -> tuple[int, int, int] | None:
+    if isinstance(value, list | tuple) and len(value) == 3 and all(isinstance(v, int) and 0 < v <= 4096
+                                                                  for v in value):
+        return (int(value[0]), int(value[1]), int(value[2]))
+    return None
+
+
+def user_spec(model: nn.Module, path: Path, what: str, *, input_shape: tuple[int, int, int] | None = None,
+              module: object = None, card: Mapping[str, object] | None = None) -> ModelSpec:
+    """The spec of a network that is none of the zoo's: shape, classes and preparation from what it says.
+
+    The input shape is ``input_shape``, else the model's or its code's ``input_shape`` / ``INPUT_SHAPE``,
+    else the card's, else the first conv's channels at 28x28 (one channel) or 224x224; the number of classes
+    is the width of the output to a zero input. Grey models get digit preparation, colour ones ImageNet's."""
+    card = card or {}
+    notes = [f"{path.name} was loaded as code because you trusted it."]
+    shape = (input_shape or _shape3(getattr(model, "input_shape", None))
+             or _shape3(getattr(module, "INPUT_SHAPE", None)) or _shape3(card.get("input_shape")))
+    if shape is None:
+        channels = _first_conv_channels(model) or 3
+        side = 28 if channels == 1 else 224
+        shape = (channels, side, side)
+        notes.append(f"The input size {side}x{side} is a guess; --input-shape C,H,W gives the one it was made for.")
+    classes = _output_width(model, shape, path.name)
+    grey = shape[0] == 1
+    mean = MNIST_MEAN if grey else IMAGENET_MEAN if shape[0] == 3 else (0.5,)
+    std = MNIST_STD if grey else IMAGENET_STD if shape[0] == 3 else (0.5,)
+    prep = card.get("preprocess")
+    spec = ModelSpec(path.stem, "custom", shape, mean * (shape[0] if len(mean) == 1 else 1),
+                     std * (shape[0] if len(std) == 1 else 1), tuple(f"class {i}" for i in range(classes)),
+                     prep if isinstance(prep, str) and prep in PREPROCESS_KINDS else "digit" if grey else "imagenet",
+                     weights=f"file:{path}", family="file", description=f"{path.name}: {what}", notes=tuple(notes))
+    names = card.get("class_names")
+    if isinstance(names, list) and len(names) == classes:
+        spec = replace(spec, class_names=tuple(str(c) for c in names))
+    card_mean, card_std = _floats(card.get("mean"), ()), _floats(card.get("std"), ())
+    if len(card_mean) in (1, shape[0]) and len(card_std) in (1, shape[0]):
+        spec = _with_overrides(spec, mean=card_mean, std=card_std)
+    return spec
+
+
+def _output_width(model: nn.Module, shape: tuple[int, int, int], name: str) -> int:
+    """How many class scores ``model`` gives for a zero input of ``shape`` (its output's last width)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros((1, *shape)))
+    except Exception as exc:  # noqa: BLE001 - the user's forward refusing the shape is the user's to fix
+        shown = ",".join(map(str, shape))
+        raise ModelError(f"{name} raised {type(exc).__name__} on an input of shape {shown} ({_short(exc)}); "
+                         f"give the shape it takes with --input-shape C,H,W.") from None
+    finally:
+        model.train(was_training)
+    if isinstance(out, tuple | list) and out:
+        out = out[0]
+    if not isinstance(out, torch.Tensor) or out.dim() < 1:
+        raise ModelError(f"{name} returns a {type(out).__name__}, not a tensor of class scores.")
+    return int(out.shape[-1])
+
+
+def _with_overrides(spec: ModelSpec, *, input_shape: tuple[int, int, int] | None = None,
+                    labels: str | os.PathLike[str] | None = None, mean: tuple[float, ...] | None = None,
+                    std: tuple[float, ...] | None = None, preprocess: str | None = None) -> ModelSpec:
+    """``spec`` with what the user said on the command line (each checked against the model)."""
+    if input_shape is not None and tuple(input_shape) != spec.input_shape:
+        if input_shape[0] != spec.channels and (mean is None or std is None):
+            mean = mean or (sum(spec.mean) / len(spec.mean),)
+            std = std or (sum(spec.std) / len(spec.std),)
+        spec = replace(spec, input_shape=tuple(input_shape))  # type: ignore[arg-type]
+    channels = spec.channels
+    for what, values in (("--mean", mean), ("--std", std)):
+        if values is not None and len(values) not in (1, channels):
+            raise ModelError(f"{what} has {len(values)} values but the model takes {channels} channel(s).")
+    if std is not None and any(v <= 0 for v in std):
+        raise ModelError("--std values must be above 0.")
+    if mean is not None:
+        spec = replace(spec, mean=tuple(mean) * (channels if len(mean) == 1 else 1))
+    if std is not None:
+        spec = replace(spec, std=tuple(std) * (channels if len(std) == 1 else 1))
+    if len(spec.mean) != channels:
+        spec = replace(spec, mean=(sum(spec.mean) / len(spec.mean),) * channels,
+                       std=(sum(spec.std) / len(spec.std),) * channels)
+    if preprocess is not None:
+        if preprocess not in PREPROCESS_KINDS:
+            raise ModelError(f"--preprocess is one of {', '.join(PREPROCESS_KINDS)}, not '{preprocess}'.")
+        spec = replace(spec, preprocess=preprocess)
+    if labels is not None:
+        path = Path(labels).expanduser()
+        regular_file(path, "labels file", ModelError, "one class name a line")
+        if path.stat().st_size > 16 * 1024**2:
+            raise ModelError(f"{path.name} is too large to be a list of class names.")
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path.name} cannot be read as text ({_short(exc)}).") from None
+        if len(names) != len(spec.class_names):
+            raise ModelError(f"{path.name} names {len(names)} classes but the model gives "
+                             f"{len(spec.class_names)} scores.")
+        spec = replace(spec, class_names=tuple(names))
+    return spec
 
 
 def _spec_from_meta(base: ModelSpec, meta: Mapping[str, object], path: Path,
@@ -208,6 +445,18 @@ def _infer_io(state: Mapping[str, torch.Tensor]) -> tuple[int | None, int | None
     return in_channels, num_classes
 
 
+def is_exported(path: Path) -> bool:
+    """torch.export archives (``torch.export.save``) are zip files with an ``archive_format`` entry."""
+    _model_file(path)
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/archive_format") or name == "archive_format" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a ``code/`` folder (plain checkpoints have none)."""
     _model_file(path)
@@ -233,14 +482,17 @@ def _check_container(path: Path) -> None:
 
 
 @overload
-def read_checkpoint(path: Path, trust: Literal[False] = False) -> tuple[dict[str, torch.Tensor], dict]: ...
+def read_checkpoint(path: Path, trust: Literal[False] = False,
+                    code: str | os.PathLike[str] | None = None) -> tuple[dict[str, torch.Tensor], dict]: ...
 
 
 @overload
-def read_checkpoint(path: Path, trust: bool) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]: ...
+def read_checkpoint(path: Path, trust: bool,
+                    code: str | os.PathLike[str] | None = None) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]: ...
 
 
-def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]:
+def read_checkpoint(path: Path, trust: bool = False,
+                    code: str | os.PathLike[str] | None = None) -> tuple[dict[str, torch.Tensor] | nn.Module, dict]:
     """Read a .pt/.pth file as weights only; a file that needs more is refused, never retried unsafely.
 
     Only ``trust=True`` can give a module (weights-only unpickling makes tensors and containers)."""
@@ -255,7 +507,8 @@ def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Te
                 f"hidden in the file, so cnnviz refused. Open it only if you trust its source "
                 f"(--trust-file {path.name}).") from None
         del exc
-        obj = _load_trusted_pickle(path)
+        obj, code_module = _load_trusted_pickle(path, code)
+        return obj, {"code": code_module}  # the module the pickle's classes came from
     except Exception as exc:  # noqa: BLE001 - zip/EOF/runtime errors all mean a damaged file
         raise ModelError(f"{path.name} is not a readable PyTorch checkpoint (truncated or corrupt: "
                          f"{_short(exc)}).") from None
@@ -264,15 +517,24 @@ def read_checkpoint(path: Path, trust: bool = False) -> tuple[dict[str, torch.Te
     return _unwrap_state_dict(obj, path)
 
 
-def _load_trusted_pickle(path: Path) -> nn.Module:
+def _load_trusted_pickle(path: Path, code: str | os.PathLike[str] | None = None) -> tuple[nn.Module, Any]:
+    module = import_file(code) if code is not None else None
+    stem = Path(code).stem if code is not None else None
     try:
         with quiet():
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+            obj = torch.load(str(path), map_location="cpu", weights_only=False,
+                             pickle_module=code_pickle_module(module, stem))
+    except MissingClassError as exc:
+        missing = str(exc)
+        where = f"{Path(code).name} does not define it" if code is not None else "pass --code FILE.py"
+        raise ModelError(f"{path.name} is a pickled model whose class {missing} cannot be found here: "
+                         f"{where} (the Python file that defines {missing.rpartition('.')[2]}, "
+                         f"with --trust-file).") from None
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"{path.name} could not be unpickled ({_short(exc)}).") from None
     if not isinstance(obj, nn.Module):
         raise ModelError(f"{path.name} was unpickled but holds a {type(obj).__name__}, not a model.")
-    return obj
+    return obj, module
 
 
 def _unwrap_state_dict(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
