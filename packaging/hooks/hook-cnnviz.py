@@ -1,6 +1,7 @@
 # PyInstaller hook: cnnviz imports its Qt side and optional pieces lazily, so name them here.
-hiddenimports = [
-    "cnnviz.qt.app", "cnnviz.qt.main_window", "cnnviz.qt.worker", "cnnviz.qt.kernel_lab",
-    "cnnviz.core.teach.export", "cnnviz.core.train.training", "cnnviz.core.train.evaluation", "cnnviz.core.train.plots",
-    "safetensors", "safetensors.torch", "tqdm",
-]
+from PyInstaller.utils.hooks import collect_submodules
+
+hiddenimports = (
+    collect_submodules("cnnviz.qt") + collect_submodules("cnnviz.core")
+    + ["cnnviz.cli_parser", "safetensors", "safetensors.torch", "tqdm"]
+)
