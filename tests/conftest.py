@@ -22,9 +22,10 @@ def torch_home(tmp_path, monkeypatch):
     """An empty torch cache, so tests never see (or write) the user's real one."""
     home = tmp_path / "torch"
     monkeypatch.setenv("TORCH_HOME", str(home))
+    before = torch.hub.get_dir()
     torch.hub.set_dir(str(home / "hub"))
     yield home
-    torch.hub.set_dir(str(home / "hub"))
+    torch.hub.set_dir(before)  # (a later test must not find weights an earlier one installed here)
 
 
 @pytest.fixture
