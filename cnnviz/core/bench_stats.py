@@ -52,13 +52,15 @@ def format_table(rows: Sequence[ScenarioStats], startup_s: float | None) -> str:
 
 @dataclass(frozen=True)
 class SoakStats:
-    """Resident memory over a long mixed run: after the warm-up, at the end, and the highest sample."""
+    """Resident memory over a long mixed run: after the warm-up pass, once warm (after the run's first
+    minute, or fifth if shorter), at the end, and the highest sample. Growth once warm is end - warm."""
 
     seconds: float
     rss_start_mb: float
+    rss_warm_mb: float
     rss_end_mb: float
     rss_peak_mb: float
-    updates: int  # frame results shown after the warm-up
+    updates: int  # frame results shown after the warm-up pass
     model_switches: int
     device: str
 
@@ -66,7 +68,7 @@ class SoakStats:
         return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
     def line(self) -> str:
-        growth = self.rss_end_mb - self.rss_start_mb
-        return (f"soak: {self.seconds:.0f} s, resident memory {self.rss_start_mb:.1f} MB after the warm-up, "
-                f"{self.rss_end_mb:.1f} MB at the end ({growth:+.1f} MB, peak {self.rss_peak_mb:.1f} MB), "
-                f"{self.updates} updates, {self.model_switches} model switches on {self.device}")
+        return (f"soak: {self.seconds:.0f} s on {self.device}, resident memory {self.rss_start_mb:.1f} MB after "
+                f"the warm-up pass, {self.rss_warm_mb:.1f} MB once warm, {self.rss_end_mb:.1f} MB at the end "
+                f"({self.rss_end_mb - self.rss_warm_mb:+.1f} MB since warm, peak {self.rss_peak_mb:.1f} MB), "
+                f"{self.updates} updates, {self.model_switches} model switches")

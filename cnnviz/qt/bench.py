@@ -7,6 +7,11 @@ window's posted update request; plain widgets such as the kernel lab's pictures 
 softmax bars wait for it, and it can come after a zero timer) and then reads the clock.
 Inputs that arrive while the worker is busy replace each other (latest wins) and count as
 dropped.
+
+The soak scenario (``SoakDriver``) times nothing: it drives drawing, stage, view, input tab and
+model changes at random (seeded) for as long as asked and reports the process's resident memory
+after a warm-up pass, once warm (after the first minute) and at the end, each read at the same
+point of the cycle (the first model just loaded, the network view on screen).
 """
 
 from __future__ import annotations
@@ -273,6 +278,7 @@ def run_scenario(name: str, device: str, seconds: float) -> ScenarioStats:
 SOAK_MODELS = ("lenet5-mnist", "mnist-cnn-mnist")  # both shipped: no downloads
 SOAK_SWITCH_S = 4.0  # a model switch this often
 SOAK_ACTION_S = (0.2, 0.8)  # a stage, view or input tab change after a random pause in this range (seconds)
+SOAK_WARM_S = 60.0  # memory once warm is read after this much mixed use (or a fifth of the run if shorter)
 
 
 def resident_mb() -> float:
@@ -314,11 +320,16 @@ class SoakDriver:
         self.step = 0
         self.shown = 0  # frame results shown (all of them; the report counts those after the warm-up)
         self.switches = 0
+        self.loads = 0  # models loaded (the warm-up's too)
         self.samples: list[float] = []
         self.controller.frame_shown.connect(self._shown)
+        self.controller.model_loaded.connect(self._loaded)
 
     def _shown(self, _result: object) -> None:
         self.shown += 1
+
+    def _loaded(self, _spec: object, _description: str) -> None:
+        self.loads += 1
 
     # what a user does ---------------------------------------------------------------------------------
     def _pen(self) -> None:
@@ -373,14 +384,29 @@ class SoakDriver:
             qt_app.processEvents()
             time.sleep(0.002)
 
+    def _load(self, qt_app: QApplication, model: str) -> None:
+        """Load ``model`` and wait for its first frame on screen."""
+        loads = self.loads
+        self.controller.load_model(model)
+        self._settle(qt_app, lambda: self.loads > loads)
+        shown = self.shown
+        self._settle(qt_app, lambda: self.shown > shown)
+
+    def _rest(self, qt_app: QApplication) -> None:
+        """Where the warm-up ends and the end is read, so the two readings compare: the first model just
+        loaded (a load hands the previous model's memory back, see gc_guard.settle), the network view and
+        the draw tab on screen, and nothing in flight."""
+        self._load(qt_app, SOAK_MODELS[0])
+        self.app.window.show_view(VIEWS[0])
+        self.app.inputs.tabs.setCurrentIndex(0)
+        self._settle(qt_app, lambda: True)
+
     def warm_up(self, qt_app: QApplication) -> None:
         """The first pass over both models, every view and every input tab, and each stage once."""
         controller = self.controller
         controller.set_input("image", self.photo)
         for model in (*SOAK_MODELS[1:], SOAK_MODELS[0]):
-            controller.load_model(model)
-            self._settle(qt_app, lambda m=model: controller.spec is not None and controller.spec.name == m
-                         and controller.last_frame is not None)
+            self._load(qt_app, model)
             for view in VIEWS:
                 self.app.window.show_view(view)
                 for index in range(len(INPUT_SOURCES)):
@@ -394,22 +420,38 @@ class SoakDriver:
             for info in last.stages if last is not None else ():
                 controller.select_stage(info.name)
                 self._settle(qt_app, lambda: True)
-        self.app.window.show_view(VIEWS[0])
-        self.app.inputs.tabs.setCurrentIndex(0)
-        self._settle(qt_app, lambda: True)
+        self._rest(qt_app)
 
     def run(self, qt_app: QApplication) -> SoakStats:
+        """The warm-up pass, then ``seconds`` of mixed use: resident memory is read after the pass, once
+        warm (after the first SOAK_WARM_S, or fifth of the run if shorter: bounded caches such as the undo
+        stack fill then) and at the end, each time at rest (see ``_rest``), and sampled every second."""
         self.warm_up(qt_app)
         start_mb = resident_mb()
         self.samples = [start_mb]
         shown_before, switches_before = self.shown, self.switches
+        warm_s = min(SOAK_WARM_S, self.seconds / 5)
+        elapsed = self._mix(qt_app, warm_s)
+        self._rest(qt_app)
+        warm_mb = resident_mb()
+        elapsed += self._mix(qt_app, self.seconds - warm_s)
+        updates = self.shown - shown_before
+        self._rest(qt_app)
+        end_mb = resident_mb()
+        self.samples += [warm_mb, end_mb]
+        return SoakStats(elapsed, start_mb, warm_mb, end_mb, max(self.samples), updates,
+                         self.switches - switches_before, self.controller.device_in_use)
+
+    def _mix(self, qt_app: QApplication, seconds: float) -> float:
+        """Pen moves (or camera frames, or dataset samples) about 100 times a second; a stage, view or input
+        tab change every SOAK_ACTION_S; a model switch every SOAK_SWITCH_S; a memory sample every second."""
         started = time.perf_counter()
         due = {"action": started + self._pause(), "switch": started + SOAK_SWITCH_S, "sample": started + 1.0}
         loop = QEventLoop()
 
         def tick() -> None:
             now = time.perf_counter()
-            if now - started >= self.seconds:
+            if now - started >= seconds:
                 timer.stop()
                 loop.quit()
                 return
@@ -427,17 +469,9 @@ class SoakDriver:
         timer = QTimer()
         timer.setTimerType(Qt.TimerType.PreciseTimer)
         timer.timeout.connect(tick)
-        timer.start(10)  # about 100 pen moves a second
+        timer.start(10)
         loop.exec()
-        elapsed = time.perf_counter() - started
-        self._settle(qt_app, lambda: True, timeout=30)  # what was still in flight, shown
-        end_mb = resident_mb()
-        self.samples.append(end_mb)
-        spec = self.controller.spec
-        device = self.controller.device_in_use or (str(next(self.app.controller.worker.model.parameters()).device)
-                                                   if spec is not None and self.controller.worker.model else "")
-        return SoakStats(elapsed, start_mb, end_mb, max(self.samples), self.shown - shown_before,
-                         self.switches - switches_before, device)
+        return time.perf_counter() - started
 
     def _pause(self) -> float:
         return float(self.rng.uniform(*SOAK_ACTION_S))

@@ -181,3 +181,22 @@ def test_warm_up_traces_the_model_once_and_leaves_it_as_it_was():
         capture_module.Capturer = real
     assert traced == [model]  # ...and the first real frame reused the trace
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_model_is_freed_once_nobody_holds_it_whatever_it_was_shown_with():
+    """The capture cache, the filter grids and the hover's weight snapshots are kept per model while it
+    lives and never keep it alive: the app dropped none of the models it switched away from, traced graph
+    and weights included (the capturer cached for a model held that model). A frame outlives its model."""
+    import gc
+    import weakref
+
+    from cnnviz.core.engine.frame import FrameRequest, process_frame
+
+    model = cnnviz.load_model("lenet5-mnist")
+    result = process_frame(model, FrameRequest(np.zeros((28, 28, 3), np.uint8)))
+    assert result.filters is not None and result.hover.is_conv  # (the caches were used)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
+    assert result.hover.arithmetic(0, 0, 0) is not None  # the frame keeps what it shows

@@ -36,6 +36,32 @@ def test_bench_json_has_every_key(tmp_path):
     assert "propagateSizeHints" not in result.stderr  # the offscreen platform's noise is not the user's
 
 
+def test_bench_soak_reports_resident_memory(tmp_path):
+    """The soak drives drawing, stages, views, input tabs and model switches, and reports resident memory
+    after its warm-up and at the end (a measurement: no figure is asserted but that there were updates)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "cnnviz", "bench", "--scenario", "soak", "--seconds", "5",
+                             "--device", "cpu", "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(report) == {"soak"}  # (the latency scenarios run only when asked for, or by default)
+    soak = report["soak"]
+    assert {"rss_start_mb", "rss_warm_mb", "rss_end_mb", "rss_peak_mb", "updates", "model_switches",
+            "seconds"} <= set(soak)
+    assert soak["updates"] > 0
+    assert 0 < soak["rss_start_mb"] <= soak["rss_peak_mb"]
+    assert soak["rss_warm_mb"] <= soak["rss_peak_mb"] and soak["rss_end_mb"] <= soak["rss_peak_mb"]
+    assert not (tmp_path / "cnnviz").exists()  # the bench leaves the user's settings alone
+
+
+def test_soak_line_reads_as_a_sentence():
+    from cnnviz.core.bench_stats import SoakStats
+
+    stats = SoakStats(60.0, 690.0, 700.0, 702.5, 720.0, 1500, 14, "cpu")
+    assert stats.to_json()["rss_end_mb"] == 702.5 and stats.to_json()["updates"] == 1500
+    assert "+2.5 MB since warm" in stats.line() and "1500 updates" in stats.line() and "peak 720.0" in stats.line()
+
+
 def test_quiet_offscreen_drops_only_the_offscreen_noise(qapp, qtlog):
     from PySide6.QtCore import qWarning
 
