@@ -84,7 +84,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.core.bench_stats import format_table
     from cnnviz.core.models.device import resolve_device
-    from cnnviz.qt.bench import SCENARIOS, measure_startup, run_scenario, run_soak  # the bench drives the real app
+    from cnnviz.qt.bench import SCENARIOS, measure_startup, run_scenario  # the bench drives the real app
+    from cnnviz.qt.soak import run_soak
 
     if not 0.5 <= args.seconds <= 600:
         raise CliError("--seconds must be between 0.5 and 600.")

@@ -8,9 +8,8 @@ ReLU is ``inplace=True``; the copy shares its parameters with the model, so weig
 show up at once. The traced module returns every stage output from one forward call:
 no clones and no hooks, which keeps capture within a few percent of the bare forward.
 
-Models fx cannot trace (data-dependent control flow, TorchScript) fall back to forward
-hooks on leaf modules that copy each output the moment it is produced.
-"""
+Models fx cannot trace (data-dependent control flow) fall back to forward hooks on leaf
+modules that copy each output the moment it is produced."""
 
 from __future__ import annotations
 
@@ -382,9 +381,8 @@ def _add_softmax(final: object, stages: list[Stage]) -> tuple[torch.Tensor | Non
 
 
 def _mismatch_message(exc: RuntimeError, x: torch.Tensor, stage: str | None) -> str:
-    text = str(exc).strip().splitlines()[0][:200]
-    where = f"stage {stage} cannot take it" if stage else "a stage refused it"
-    return f"The model cannot take an input of shape {tuple(x.shape[1:])}: {where} ({text})."
+    where, text = f"stage {stage} cannot take it" if stage else "a stage refused it", str(exc).strip()
+    return f"The model cannot take an input of shape {tuple(x.shape[1:])}: {where} ({text.splitlines()[0][:200]})."
 
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, Capturer] = weakref.WeakKeyDictionary()
@@ -392,11 +390,9 @@ _CACHE: weakref.WeakKeyDictionary[nn.Module, Capturer] = weakref.WeakKeyDictiona
 
 def capturer_for(model: nn.Module) -> Capturer:
     """The cached :class:`Capturer` of a model (tracing happens once per model)."""
-    capturer = _CACHE.get(model)
-    if capturer is None:
-        capturer = Capturer(model)
-        _CACHE[model] = capturer
-    return capturer
+    if model not in _CACHE:
+        _CACHE[model] = Capturer(model)
+    return _CACHE[model]
 
 
 def capture(model: nn.Module, x: torch.Tensor, *, grad: bool = False) -> Capture:
