@@ -29,8 +29,9 @@ class Presenter:
     def toggle(self) -> None:
         self.controller.set_options(presenter=not self.controller.state.presenter)
 
-    def _state_changed(self, state: ViewState, _old: ViewState) -> None:
-        self.set_active(state.presenter)
+    def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        if state.presenter != old.presenter:  # (state changes come with every edit: react to this one only)
+            self.set_active(state.presenter)
 
     def set_active(self, on: bool) -> None:
         self.action.setChecked(on)

@@ -36,10 +36,12 @@ class ViewOptions:
     def toggle_freeze(self) -> None:
         self.controller.set_frozen(not self.controller.state.frozen)
 
-    def _state_changed(self, state: ViewState, _old: ViewState) -> None:
-        self.freeze_action.setChecked(state.frozen)
-        for action in self.map_actions.actions():
-            action.setChecked(action.text() == state.magnitude_map)
+    def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        if state.frozen != old.frozen:
+            self.freeze_action.setChecked(state.frozen)
+        if state.magnitude_map != old.magnitude_map:
+            for action in self.map_actions.actions():
+                action.setChecked(action.text() == state.magnitude_map)
 
     def show_keys(self) -> None:
         QMessageBox.information(self.window, "Keys", KEYS)

@@ -40,8 +40,8 @@ class CompareTab:
         else:
             self.controller.follow(force=True)
 
-    def _state_changed(self, state: ViewState, _old: ViewState) -> None:
-        if state.compare_mode != self.view.mode_name:
+    def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        if state.compare_mode != old.compare_mode and state.compare_mode != self.view.mode_name:
             self.view.set_mode(state.compare_mode)
 
     def _job(self, state: ViewState, rgb: np.ndarray) -> Job | None:

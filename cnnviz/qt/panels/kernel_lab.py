@@ -76,7 +76,7 @@ class KernelLabPanel(QWidget):
         another view: catch up with the model's conv stages and the edit's changes."""
         if state.view == "lab" and old.view != "lab" and self._controller.last_frame is not None:
             self._frame(self._controller.last_frame)
-        if state.lab == self.options():
+        if state.lab is old.lab or state.lab == self.options():
             return
         lab = state.lab
         for widget, show in ((self.padding, lambda: self.padding.setCurrentText(lab.padding)),
