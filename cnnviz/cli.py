@@ -17,11 +17,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnviz.cli_parser import EXIT_USAGE, CliError, build_parser  # noqa: F401 - (re-exported for callers)
+from cnnviz import cli_study, cli_views
+from cnnviz.cli_parser import EXIT_USAGE, CliError, build_parser, model_from_args  # noqa: F401 - (re-exported)
+
+#: Modules that bring whole command families (their arguments and their handlers), so each family
+#: lives in one file: ``add_parsers(sub)`` and ``HANDLERS`` (command name -> function of the args).
+FAMILIES = (cli_study, cli_views)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser([family.add_parsers for family in FAMILIES])
     args = parser.parse_args(argv)
     from cnnviz.core.errors import CnnvizError
     from cnnviz.core.fileio import DEBUG_ENV
@@ -55,6 +60,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     handlers = {None: _cmd_app, "bench": _cmd_bench, "models": _cmd_models, "summary": _cmd_summary,
                 "predict": _cmd_predict, "render": _cmd_render, "kernel": _cmd_kernel, "train": _cmd_train,
                 "evaluate": _cmd_evaluate, "graph": _cmd_graph}
+    for family in FAMILIES:
+        handlers.update(family.HANDLERS)
     return handlers[args.command](args)
 
 
@@ -65,13 +72,7 @@ def version_text(device: str = "auto") -> str:
 
 
 def _load(args: argparse.Namespace, name: str | None = None):  # noqa: ANN202
-    from cnnviz.core.models.model_io import load_model
-
-    return load_model(name or args.model, args.device if hasattr(args, "device") else "auto",
-                      arch=getattr(args, "arch", None), pretrained=False if getattr(args, "untrained", False) else None,
-                      trust=getattr(args, "trust_file", False),
-                      **{k: getattr(args, k, None) for k in ("weights", "code", "input_shape", "labels", "mean", "std",
-                                                              "preprocess")})
+    return model_from_args(args, name)
 
 
 def _cmd_app(args: argparse.Namespace) -> int:

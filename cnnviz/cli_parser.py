@@ -4,6 +4,8 @@ Kept apart from cnnviz.cli (which runs the commands), so the two read as what th
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cnnviz.core.choices import INPUT_SOURCES, VIEWS
 
@@ -71,7 +73,19 @@ def _add_model_options(parser: argparse.ArgumentParser, required: bool = False,
                         "--code): only files you trust")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def model_from_args(args: argparse.Namespace, name: str | None = None):  # noqa: ANN201 - (torch loads lazily)
+    """The model the parsed options name (``name`` or ``--model``), loaded by core's one loader."""
+    from cnnviz.core.models.model_io import load_model
+
+    return load_model(name or args.model, args.device if hasattr(args, "device") else "auto",
+                      arch=getattr(args, "arch", None), pretrained=False if getattr(args, "untrained", False) else None,
+                      trust=getattr(args, "trust_file", False),
+                      **{k: getattr(args, k, None) for k in ("weights", "code", "input_shape", "labels", "mean", "std",
+                                                              "preprocess")})
+
+
+def build_parser(families: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """Every option and sub-command; ``families`` add theirs to the sub-parsers (see cnnviz.cli.FAMILIES)."""
     parser = argparse.ArgumentParser(
         prog="cnnviz", description="See inside a convolutional network while it works. "
         "Without a sub-command, opens the app.")
@@ -177,4 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion"))
     p.add_argument("--data-root")
     p.add_argument("--json", action="store_true")
+    for add_parsers in families:
+        add_parsers(sub)
     return parser

@@ -1,0 +1,16 @@
+"""Commands that ask what a channel has learned: ``features`` (inputs optimised to excite it) and
+``exemplars`` (the dataset samples, and patches, that excite it most). Each calls core."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def add_parsers(sub: Any) -> None:  # noqa: ANN401 - (argparse's private sub-parsers action)
+    """Add this family's sub-commands to the command line's sub-parsers."""
+
+
+#: command name -> its handler (returns the exit status)
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
