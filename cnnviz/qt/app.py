@@ -28,6 +28,7 @@ from cnnviz.qt.controller import Controller
 from cnnviz.qt.main_window import MainWindow
 from cnnviz.qt.panels.compare_tab import CompareTab
 from cnnviz.qt.panels.explain_tab import ExplainTab
+from cnnviz.qt.panels.graph_panel import GraphPanel
 from cnnviz.qt.panels.input_panel import InputPanel
 from cnnviz.qt.panels.kernel_lab import KernelLabPanel
 from cnnviz.qt.panels.model_bar import ModelBar
@@ -65,6 +66,7 @@ class App:
     sessions: Sessions
     layout: LayoutMenu  # (every part is kept here: PySide6 does not keep a part alive for its menu actions)
     autosave: Autosave | None
+    graph: GraphPanel | None = None  # the views of #20 (kept here like every part)
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -92,6 +94,8 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     window.closing.connect(train.shutdown)
     window.closing.connect(inputs.camera_panel.stop)
     window.add_view("network", network, "Network")
+    graph = GraphPanel(controller)
+    window.add_view("graph", graph, "Graph", "The network as a graph of its stages: skips, branches and blocks.")
     window.add_view("lab", lab, "Kernel lab", "Hand-made kernels: conv -> ReLU -> pool on the input, and into the "
                     "network.")
     explain = ExplainTab(window, controller, network.input_view)
@@ -114,7 +118,7 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     export.build_menu()
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
-               export, view_options, sessions, layout, autosave)
+               export, view_options, sessions, layout, autosave, graph=graph)
 
 
 def quiet_offscreen(again: bool = False) -> None:

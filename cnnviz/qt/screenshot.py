@@ -26,6 +26,8 @@ def arm_screenshot(app: App, args: argparse.Namespace, session: dict[str, bool],
     def ready() -> bool:
         if args.tab == "dataset" and app.inputs.dataset_panel.data is None:
             return False  # wait for the samples to load
+        if window.view_key == "graph" and app.graph is not None and not app.graph.ready:
+            return False
         if window.view_key == "explain" and app.explain.view.last is None:
             return False
         if args.tour and not (app.tour.active and controller.last_frame is not None):

@@ -23,6 +23,11 @@ _COLOURS = {  # kind -> fill (RGB)
 _DEFAULT_COLOUR = (243, 244, 246)
 
 
+def kind_colour(kind: str) -> tuple[int, int, int]:
+    """The fill (RGB) of a stage of ``kind``: the app's graph view uses the same colours as the files."""
+    return _COLOURS.get(kind, _DEFAULT_COLOUR)
+
+
 def shape_text(shape: Sequence[int], times: str = "\u00d7") -> str:
     return times.join(str(d) for d in shape) if shape else "scalar"
 
