@@ -1,12 +1,13 @@
 """Loading models by name or from a file, without ever running code the user did not trust.
 
-Plain weights (safetensors, or a state_dict read with ``torch.load(weights_only=True)``)
-are data. A pickled whole module, a TorchScript archive, a ``torch.export`` program (``.pt2``:
-its loader may unpickle) and Python code (``net.py:Net``, ``package.module:make_net``) are
-code: each is opened only after an explicit trust step, and never as a silent retry of a
-refused load. A network that is none of the zoo's gets its spec from what it says (see
-:func:`user_spec`); TorchScript is converted to an fx graph (through ``torch.export``) so
-that every stage shows, and stays a script with input and output only where torch cannot.
+Plain weights (safetensors, or a state_dict read with ``torch.load(weights_only=True)``) and ONNX
+files (operators and tensors, converted by onnx2torch) are data. A pickled whole module, a
+TorchScript archive, a ``torch.export`` program (``.pt2``: its loader may unpickle) and Python code
+(``net.py:Net``, ``package.module:make_net``) are code: each is opened only after an explicit trust
+step, and never as a silent retry of a refused load. A network that is none of the zoo's gets its
+spec from what it says (see :func:`user_spec`); TorchScript is converted to an fx graph (through
+``torch.export``) so that every stage shows, and stays a script with input and output only where
+torch cannot.
 
 This module routes a name to its loader (the zoo, timm, code references, files); the files are read
 by :mod:`cnnviz.core.models.weight_files` and the specs of users' models made by
@@ -28,6 +29,7 @@ from cnnviz.core.assets import models_dir
 from cnnviz.core.errors import ModelError, UntrustedFileError, WeightsUnavailableError
 from cnnviz.core.models.device import resolve_device
 from cnnviz.core.models.exported import from_torchscript, load_exported
+from cnnviz.core.models.onnx_models import is_onnx, load_onnx
 from cnnviz.core.models.timm_models import is_timm_name, load_timm
 from cnnviz.core.models.torchvision_weights import torchvision_cache_path as _cache_path
 from cnnviz.core.models.torchvision_weights import torchvision_weights
@@ -185,8 +187,13 @@ def load_model_file(path: Path, *, arch: str | None = None, trust: bool = False,
         raise ModelError(f"{path.name} is empty; it is not a model file.")
     if size > MAX_MODEL_BYTES:
         raise ModelError(f"{path.name} is {size / 1024**3:.1f} GB, larger than any model cnnviz can show.")
-    if code is not None and (is_torchscript(path) or is_exported(path) or path.suffix == ".safetensors"):
+    if code is not None and (is_torchscript(path) or is_exported(path) or is_onnx(path)
+                             or path.suffix == ".safetensors"):
         raise ModelError(_CODE_ONLY_FOR_PICKLES)
+    if is_onnx(path):  # operators and tensors: data, read without a trust step
+        module, stated = load_onnx(path)
+        return module, user_spec(module, path, "ONNX graph (converted by onnx2torch)",
+                                 input_shape=input_shape or stated, card=card_beside(path))
     if is_exported(path):
         if not trust:
             raise UntrustedFileError(

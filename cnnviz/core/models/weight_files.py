@@ -27,7 +27,7 @@ STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 MAX_LISTED = 6
 #: Refuse files larger than this before reading them: no CNN the app can show is bigger.
 MAX_MODEL_BYTES = 4 * 1024**3
-MODEL_SUFFIXES = ".safetensors, .pt or .pth"
+MODEL_SUFFIXES = ".safetensors, .pt, .pth, .pt2 or .onnx"
 
 
 def model_file_size(path: Path) -> int:

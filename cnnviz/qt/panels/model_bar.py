@@ -11,7 +11,7 @@ from cnnviz.core.models.zoo import registry, weights_present
 from cnnviz.qt.controller import Controller
 from cnnviz.qt.state import ViewState
 
-MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.bin *.ckpt);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.pt2 *.onnx *.bin *.ckpt);;All files (*)"
 
 
 class ModelBar(QToolBar):
