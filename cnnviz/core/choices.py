@@ -6,4 +6,4 @@ from __future__ import annotations
 #: Where the input comes from, in the order of the app's input tabs.
 INPUT_SOURCES = ("draw", "image", "dataset", "camera")
 #: The app's views, in the order of its view tabs.
-VIEWS = ("network", "graph", "lab", "explain", "compare", "train")
+VIEWS = ("network", "graph", "convolution", "lab", "explain", "compare", "train")

@@ -27,6 +27,7 @@ from cnnviz.qt.classroom.view_options import ViewOptions
 from cnnviz.qt.controller import Controller
 from cnnviz.qt.main_window import MainWindow
 from cnnviz.qt.panels.compare_tab import CompareTab
+from cnnviz.qt.panels.convolution_panel import ConvolutionPanel
 from cnnviz.qt.panels.explain_tab import ExplainTab
 from cnnviz.qt.panels.graph_panel import GraphPanel
 from cnnviz.qt.panels.input_panel import InputPanel
@@ -67,6 +68,7 @@ class App:
     layout: LayoutMenu  # (every part is kept here: PySide6 does not keep a part alive for its menu actions)
     autosave: Autosave | None
     graph: GraphPanel | None = None  # the views of #20 (kept here like every part)
+    convolution: ConvolutionPanel | None = None
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -96,6 +98,9 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     window.add_view("network", network, "Network")
     graph = GraphPanel(controller)
     window.add_view("graph", graph, "Graph", "The network as a graph of its stages: skips, branches and blocks.")
+    convolution = ConvolutionPanel(controller)
+    window.add_view("convolution", convolution, "Convolution", "A conv's (or pool's) window sliding over the input, "
+                    "step by step, with every multiplication.")
     window.add_view("lab", lab, "Kernel lab", "Hand-made kernels: conv -> ReLU -> pool on the input, and into the "
                     "network.")
     explain = ExplainTab(window, controller, network.input_view)
@@ -118,7 +123,8 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     export.build_menu()
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
-               export, view_options, sessions, layout, autosave, graph=graph)
+               export, view_options, sessions, layout, autosave, graph=graph,
+               convolution=convolution)
 
 
 def quiet_offscreen(again: bool = False) -> None:

@@ -28,6 +28,8 @@ def arm_screenshot(app: App, args: argparse.Namespace, session: dict[str, bool],
             return False  # wait for the samples to load
         if window.view_key == "graph" and app.graph is not None and not app.graph.ready:
             return False
+        if window.view_key == "convolution" and app.convolution is not None and not app.convolution.ready:
+            return False
         if window.view_key == "explain" and app.explain.view.last is None:
             return False
         if args.tour and not (app.tour.active and controller.last_frame is not None):
@@ -52,6 +54,8 @@ def arm_screenshot(app: App, args: argparse.Namespace, session: dict[str, bool],
             QTimer.singleShot(100, poll)
 
     def save() -> None:
+        if window.view_key == "convolution" and app.convolution is not None:
+            app.convolution.show_middle()  # (the map half filled in says more than its first corner)
         qt_app.processEvents()
         if not window.grab().save(args.screenshot):
             print(f"cnnviz: error: could not write the screenshot {args.screenshot}", file=sys.stderr)

@@ -93,6 +93,11 @@ class ConvSweep:
     def __len__(self) -> int:
         return self.out_h * self.out_w
 
+    @property
+    def inputs(self) -> np.ndarray:
+        """The map the window slides over, (C_in, H, W), before padding (a view draws it under the window)."""
+        return self._inputs
+
     def __iter__(self) -> Iterator[StepDetail]:
         return (self.step(i) for i in range(len(self)))
 
