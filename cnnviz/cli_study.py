@@ -103,7 +103,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
     settings = FeatureSettings(objective=args.objective, steps=args.steps, seed=args.seed)
     settings.check()
-    model = model_from_args(args)
+    model = _load(args)
     out = _folder(args.out)
     bar = _Bar("features", "step")
     try:
@@ -137,7 +137,7 @@ def _cmd_exemplars(args: argparse.Namespace) -> int:
     from cnnviz.core.teach.exemplars import default_cache_dir, patch_grid, scan
     from cnnviz.core.teach.study_common import check_channels
 
-    model = model_from_args(args)
+    model = _load(args)
     spec = spec_of(model)
     channels_in, height, width = spec.input_shape
     data = load_dataset(args.dataset, args.data_root or default_root(), args.split == "train",
@@ -167,6 +167,19 @@ def _cmd_exemplars(args: argparse.Namespace) -> int:
         source = "from the cache" if result.from_cache else f"scanned {result.n} samples"
         print(f"{source}; wrote {len(rows)} grids to {out}")
     return 0
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 - (torch loads lazily)
+    """The model, with the app's CPU thread policy: one thread for a small net. Two threads on a tiny LeNet
+    batch were 8x slower than one on the shared 2-core VM (they wait for each other and for other jobs)."""
+    from cnnviz.core.models.device import apply_thread_policy
+    from cnnviz.core.models.zoo import spec_of
+
+    model = model_from_args(args)
+    param = next(model.parameters(), None)
+    if param is None or param.device.type == "cpu":
+        apply_thread_policy(model, args.input_shape or spec_of(model).input_shape)
+    return model
 
 
 def _folder(path: str) -> Path:
