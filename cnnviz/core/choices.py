@@ -7,3 +7,5 @@ from __future__ import annotations
 INPUT_SOURCES = ("draw", "image", "dataset", "camera")
 #: The app's views, in the order of its view tabs.
 VIEWS = ("network", "graph", "convolution", "lab", "explain", "compare", "train")
+#: The views that show the selected stage (the tour stays on one of these as it moves from stage to stage).
+STAGE_VIEWS = ("network", "graph", "convolution")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QKeySequence, QShortcut
 
+from cnnviz.core.choices import STAGE_VIEWS
 from cnnviz.core.teach.tour import TourStep, tour
 from cnnviz.qt.classroom.presenter import Presenter
 from cnnviz.qt.controller import Controller
@@ -53,10 +54,15 @@ class Tour:
         steps = list(result)  # type: ignore[call-overload]
         stages = [step.stage for step in steps]
         self.bar.start(steps, stages.index(self._start) if self._start in stages else 0)
-        self.controller.set_view("network")
+        self._show_stages()
+
+    def _show_stages(self) -> None:
+        """The network view, unless a view that also follows the stage (the graph, the convolution) is shown."""
+        if self.controller.state.view not in STAGE_VIEWS:
+            self.controller.set_view("network")
 
     def _step(self, step: TourStep) -> None:
-        self.controller.set_view("network")
+        self._show_stages()
         last = self.controller.last_frame
         if last is not None and step.stage in {s.name for s in last.stages}:
             self.controller.select_stage(step.stage)
