@@ -177,3 +177,11 @@ def test_the_picture_shows_classes_crosses_and_the_star(lenet, digits):
         assert (image == np.array(class_colour(label), np.uint8)).all(2).sum() > 20
     assert (image == np.array((255, 215, 0), np.uint8)).all(2).sum() > 40  # the star
     assert len(set(CLASS_PALETTE)) == 10 and class_colour(13) == CLASS_PALETTE[3]
+
+
+def test_another_datasets_classes_mark_no_sample_misclassified(lenet):
+    clothes = load_samples("fashion")  # through the digit model: its classes are not the dataset's
+    emb = embedding_map(lenet, clothes, method="pca", max_samples=60)
+    assert not emb.same_classes and emb.misclassified.sum() == 0
+    assert (emb.predicted >= 0).all() and len(set(emb.predicted.tolist())) > 1  # it still says a digit for each
+    assert load_samples("mnist").class_names == lenet.cnnviz_spec.class_names

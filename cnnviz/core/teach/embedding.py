@@ -69,10 +69,11 @@ class FeatureSet:
     stage: str
     class_names: tuple[str, ...]
     key: str  # model weights + preprocessing + dataset + stage
+    same_classes: bool = True  # the dataset's classes are the model's (else no sample is "misclassified")
 
     @property
     def misclassified(self) -> np.ndarray:
-        return (self.predicted >= 0) & (self.predicted != self.labels)
+        return (self.predicted >= 0) & (self.predicted != self.labels) & self.same_classes
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,11 +94,12 @@ class EmbeddingMap:
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
     explained_variance: tuple[float, ...] = ()  # PCA only: the share of the variance each axis shows
+    same_classes: bool = True  # the dataset's classes are the model's (else no sample is "misclassified")
     _index: object = field(default=None, repr=False)  # a fitted sklearn NearestNeighbors (neighbour placement)
 
     @property
     def misclassified(self) -> np.ndarray:
-        return (self.predicted >= 0) & (self.predicted != self.labels)
+        return (self.predicted >= 0) & (self.predicted != self.labels) & self.same_classes
 
     def to_json(self) -> dict:
         """The command line's JSON: ``{"stage", "method", "points": [[x, y, label, index], ...]}``."""
@@ -212,7 +214,8 @@ def compute_features(model: nn.Module, data: ArrayDataset, stage: str | None = N
         raise EmbeddingError(f"{len(indices)} samples of stage {stage} ({width} values each) need more than "
                              f"{MAX_FEATURE_BYTES // 1024**3} GB; pick a later stage or fewer samples.")
     key = f"{weights_key(model)}-{dataset_key(data)}-{len(indices)}-{stage}"
-    cached = _FEATURES.get(key) or _load_features(cache_dir, key, data, stage)
+    same = tuple(data.class_names) == tuple(spec_of(model).class_names)
+    cached = _FEATURES.get(key) or _load_features(cache_dir, key, data, stage, same)
     if cached is not None:
         _remember(_FEATURES, key, cached)
         _report(progress, 1.0, "features from the cache")
@@ -232,7 +235,7 @@ def compute_features(model: nn.Module, data: ArrayDataset, stage: str | None = N
             predicted[start:start + len(chunk)] = result.probabilities.argmax(1).cpu().numpy()
         _report(progress, (start + len(chunk)) / len(indices), f"{start + len(chunk)} of {len(indices)} samples")
     out = FeatureSet(features, data.labels[indices].astype(np.int64), predicted, indices, stage,
-                     data.class_names, key)
+                     data.class_names, key, same)
     _remember(_FEATURES, key, out)
     _save_features(cache_dir, out)
     return out
@@ -242,7 +245,8 @@ def _cache_file(cache_dir: str | Path, key: str) -> Path:
     return Path(cache_dir) / f"features-{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}.npz"
 
 
-def _load_features(cache_dir: str | Path | None, key: str, data: ArrayDataset, stage: str) -> FeatureSet | None:
+def _load_features(cache_dir: str | Path | None, key: str, data: ArrayDataset, stage: str,
+                   same_classes: bool) -> FeatureSet | None:
     if cache_dir is None:
         return None
     path = _cache_file(cache_dir, key)
@@ -251,7 +255,7 @@ def _load_features(cache_dir: str | Path | None, key: str, data: ArrayDataset, s
             if str(saved["key"]) != key:
                 return None
             return FeatureSet(saved["features"], saved["labels"], saved["predicted"], saved["indices"], stage,
-                              data.class_names, key)
+                              data.class_names, key, same_classes)
     except (OSError, KeyError, ValueError):
         return None  # not there, or damaged: computed again
 
@@ -296,7 +300,7 @@ def project(features: FeatureSet, method: str = "pca", *, random_state: int = 0,
         index = NearestNeighbors(n_neighbors=k).fit(features.features)
     out = EmbeddingMap(np.asarray(points, np.float32), features.labels, features.predicted, features.indices,
                        features.stage, method, features.class_names, "exact" if method == "pca" else "neighbours",
-                       features.features, k, pca_mean, pca_components, explained, index)
+                       features.features, k, pca_mean, pca_components, explained, features.same_classes, index)
     _remember(_MAPS, cache_key, out)
     _report(progress, 1.0, f"{METHOD_NAMES[method]} map ready")
     return out
