@@ -76,12 +76,11 @@ def _add_model_options(parser: argparse.ArgumentParser, required: bool = False,
 def model_from_args(args: argparse.Namespace, name: str | None = None):  # noqa: ANN201 - (torch loads lazily)
     """The model the parsed options name (``name`` or ``--model``), loaded by core's one loader."""
     from cnnviz.core.models.model_io import load_model
+    from cnnviz.core.models.options import ModelOptions
 
     return load_model(name or args.model, args.device if hasattr(args, "device") else "auto",
                       arch=getattr(args, "arch", None), pretrained=False if getattr(args, "untrained", False) else None,
-                      trust=getattr(args, "trust_file", False),
-                      **{k: getattr(args, k, None) for k in ("weights", "code", "input_shape", "labels", "mean", "std",
-                                                              "preprocess")})
+                      trust=getattr(args, "trust_file", False), **ModelOptions.of(args).kwargs())
 
 
 def build_parser(families: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:

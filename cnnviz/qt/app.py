@@ -13,8 +13,11 @@ import traceback
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import QApplication
+from torch import nn
 
 from cnnviz.core.choices import INPUT_SOURCES
+from cnnviz.core.models.live import live_name
+from cnnviz.core.models.options import ModelOptions
 from cnnviz.qt import session_files
 from cnnviz.qt.classroom.autosave import Autosave
 from cnnviz.qt.classroom.export import Export
@@ -75,17 +78,23 @@ class App:
 
 
 def build_app(model: str | None = None, device: str | None = None, untrained: bool = False,
-              settings: Settings | None = None, autosave_on: bool = True) -> App:
+              settings: Settings | None = None, autosave_on: bool = True, options: ModelOptions | None = None,
+              trust: bool = False, live: nn.Module | None = None) -> App:
     """The whole app on ``model`` (None: the one the settings remember), its model loading started.
+    ``options`` open a user's network (weights, shape, labels, ...), ``trust`` is the command line's
+    --trust-file; ``live`` is a network from Python made ready by cnnviz.core.models.live (cnnviz.view).
     ``autosave_on`` False for the benchmark (its saves would be timed with the frames)."""
     settings = settings or Settings()
-    remembered = model is None
-    if model is None:
+    remembered = model is None and live is None
+    if live is not None:
+        model = live_name(live)
+    elif model is None:
         model = settings.model
         untrained = untrained or settings.untrained
     state = ViewState(model, device or settings.device, untrained, top_k=settings.top_k,
-                      magnitude_map=settings.magnitude_map)
-    controller = Controller(state, settings, remembered=remembered)
+                      magnitude_map=settings.magnitude_map, model_options=options or ModelOptions())
+    controller = Controller(state, settings, remembered=remembered, trusted=frozenset({model} if trust else ()),
+                            live=live)
     inputs = InputPanel(controller, settings)
     window = MainWindow(controller, settings, inputs)
     window.addToolBar(ModelBar(controller))
@@ -173,7 +182,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     qt_app.setWindowIcon(QIcon(str(assets_dir() / "icons" / "cnnviz-256.png")))
     device = None if args.device == "auto" else args.device
-    app = build_app(args.model, device, untrained=args.untrained)
+    app = build_app(args.model, device, untrained=args.untrained, options=ModelOptions.of(args),
+                    trust=args.trust_file)
     window, controller = app.window, app.controller
     install_error_hook(window)
     if args.screenshot:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
+import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnviz.core.data.datasets import ArrayDataset
@@ -51,10 +52,13 @@ class Controller(ModelLoading, QObject):
     session_opened = Signal(object)  # the Session applied
     session_saved = Signal(str)
 
-    def __init__(self, state: ViewState, settings: Settings, remembered: bool = False) -> None:
+    def __init__(self, state: ViewState, settings: Settings, remembered: bool = False,
+                 trusted: frozenset[str] = frozenset(), live: torch.nn.Module | None = None) -> None:
         super().__init__()
         self.settings = settings
         self._state = state
+        self.trusted: set[str] = set(trusted)  # models whose code the user has consented to run, this run
+        self._live = live  # a model handed over from Python (cnnviz.view), made ready by core
         self._remembered = remembered  # the model came from the settings: fall back to the default if it fails
         self._keep_error = False  # a message that must survive the next model load (fallbacks)
         self._inputs: dict[str, np.ndarray] = {}
@@ -315,7 +319,8 @@ class Controller(ModelLoading, QObject):
         self._state = state
         self._inputs.update(pictures)
         self.state_changed.emit(state, old)
-        if (state.model, state.device, state.untrained) != (old.model, old.device, old.untrained):
+        if (state.model, state.device, state.untrained, state.model_options) != \
+                (old.model, old.device, old.untrained, old.model_options):
             self._load()
         else:
             self.refresh(detail=True)

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from torch import nn
+
+from cnnviz.core.models.live import is_live_name, live_name
+from cnnviz.core.models.options import ModelOptions
 from cnnviz.core.models.zoo import ModelSpec, registry
 from cnnviz.qt.worker import LoadRequest
 
@@ -19,21 +23,36 @@ class ModelLoading:
     """Mixed into the Controller (it shares the controller's state, signals and worker)."""
 
     def load_model(self: Controller, name: str, trust: bool = False, untrained: bool | None = None,
-                   device: str | None = None) -> None:
+                   device: str | None = None, options: ModelOptions | None = None) -> None:
+        """Load ``name`` (a zoo name, a file, FILE.py:NAME) with ``options`` for a user's network (None: the
+        current ones when ``name`` is the model already shown, none for another). ``trust`` is the user's
+        consent to run the file's code; it holds for that file for the rest of the run (asked once)."""
         state = self._state
         if untrained is None:
             family = registry()[name].family if name in registry() else ""
             # random weights are a choice for ImageNet families only
             untrained = state.untrained if (name == state.model or family == "imagenet") else False
-        self._set(model=name, untrained=untrained, device=device or state.device)
-        self._load(trust)
+        if options is None:
+            options = state.model_options if name == state.model else ModelOptions()
+        if trust:
+            self.trusted.add(name)
+        self._set(model=name, untrained=untrained, device=device or state.device, model_options=options)
+        self._load()
+
+    def load_live(self: Controller, model: nn.Module) -> None:
+        """Show ``model``, a network made ready by cnnviz.core.models.live (a copy of the caller's)."""
+        self._live = model
+        self._set(model=live_name(model), untrained=False, model_options=ModelOptions())
+        self._load()
 
     def set_device(self: Controller, device: str) -> None:
         self.load_model(self._state.model, device=device)
 
-    def _load(self: Controller, trust: bool = False) -> None:
+    def _load(self: Controller) -> None:
         state = self._state
-        self.worker.submit(LoadRequest(state.model, state.device, state.untrained, trust))
+        live = self._live if is_live_name(state.model) else None
+        self.worker.submit(LoadRequest(state.model, state.device, state.untrained, state.model in self.trusted,
+                                       state.model_options, live=live))
 
     def _model_loaded(self: Controller, spec: ModelSpec, description: str, device: str) -> None:
         if not self._keep_error:

@@ -15,6 +15,7 @@ from cnnviz.core.choices import INPUT_SOURCES, VIEWS
 from cnnviz.core.engine.frame import FrameRequest
 from cnnviz.core.lab.kernel_lab import LabRequest
 from cnnviz.core.lab.kernels import EDGE4_BANK, Kernel, preset
+from cnnviz.core.models.options import ModelOptions
 from cnnviz.core.teach.session import Session
 from cnnviz.qt.settings import MAGNITUDE_MAPS
 
@@ -60,6 +61,7 @@ class ViewState:
     lab: LabOptions = field(default_factory=LabOptions)
     explain: ExplainOptions = field(default_factory=ExplainOptions)
     compare_mode: str = "inputs"  # one of cnnviz.core.teach.compare.MODES
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # a user's network: weights, shape, ...
 
     def __post_init__(self) -> None:
         if self.source not in INPUT_SOURCES:
@@ -85,6 +87,8 @@ def to_session(state: ViewState, rgb: np.ndarray | None) -> Session:
     view = {"per_channel": state.per_channel, "top_k": state.top_k, "magnitude_map": state.magnitude_map,
             "explain_method": state.explain.method, "tab": state.view, "padding": lab.padding,
             "stride": lab.stride, "pool": lab.pool, "pool_kind": lab.pool_kind, "presenter": state.presenter}
+    if state.model_options.to_json():
+        view["model_options"] = state.model_options.to_json()
     return Session(state.model, state.device, state.untrained, state.source, rgb, state.stage, state.channel,
                    list(lab.bank), view)
 
@@ -113,4 +117,5 @@ def from_session(state: ViewState, session: Session) -> ViewState:
                      int(pick("top_k", int, state.top_k)),  # type: ignore[call-overload]
                      str(pick("magnitude_map", str, state.magnitude_map, MAGNITUDE_MAPS)), None,
                      str(pick("tab", str, state.view, VIEWS)), False,
-                     bool(pick("presenter", bool, state.presenter)), new_lab, explain, state.compare_mode)
+                     bool(pick("presenter", bool, state.presenter)), new_lab, explain, state.compare_mode,
+                     model_options=ModelOptions.from_json(view.get("model_options")))

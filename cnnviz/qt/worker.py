@@ -22,6 +22,7 @@ from cnnviz.core.engine.frame import FrameRequest, FrameResult, process_frame
 from cnnviz.core.errors import CnnvizError, UntrustedFileError, WeightsUnavailableError
 from cnnviz.core.lab.kernel_lab import LabRequest, run_lab
 from cnnviz.core.lab.surgery import FilterEdit, Surgeon, trained_weights
+from cnnviz.core.models.options import ModelOptions
 from cnnviz.qt.cadence import hand_details_on
 
 _job_ids = count(1)
@@ -29,10 +30,15 @@ _job_ids = count(1)
 
 @dataclass(frozen=True)
 class LoadRequest:
+    """A model to load: by name (with ``options`` for a user's network), or ``live``, a copy of a module
+    handed over from Python (cnnviz.view), already made ready by core and only moved to the device here."""
+
     name: str
     device: str = "auto"
     untrained: bool = False
     trust: bool = False
+    options: ModelOptions = field(default_factory=ModelOptions)
+    live: torch.nn.Module | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,14 +161,17 @@ class InferenceWorker(QObject):
 
     def _load(self, request: LoadRequest) -> None:
         from cnnviz.core.engine.inference import warm_up
-        from cnnviz.core.models.device import apply_thread_policy
+        from cnnviz.core.models.device import apply_thread_policy, resolve_device
         from cnnviz.core.models.model_io import load_model
         from cnnviz.core.models.zoo import spec_of
 
         self.loading.emit(request.name)
         try:
-            model = load_model(request.name, request.device, pretrained=False if request.untrained else None,
-                               trust=request.trust)
+            if request.live is not None:
+                model = request.live.to(resolve_device(request.device))
+            else:
+                model = load_model(request.name, request.device, pretrained=False if request.untrained else None,
+                                   trust=request.trust, **request.options.kwargs())
             spec = spec_of(model)
             if next(model.parameters()).device.type == "cpu":
                 apply_thread_policy(model, spec.input_shape)

@@ -30,7 +30,8 @@ SUFFIX = ".cnnviz"
 MAX_BYTES = 64 * 1024 * 1024
 SOURCES = INPUT_SOURCES
 VIEW_KEYS = {"per_channel": bool, "top_k": int, "magnitude_map": str, "explain_method": str, "tab": str,
-             "padding": str, "stride": int, "pool": int, "pool_kind": str, "presenter": bool}
+             "padding": str, "stride": int, "pool": int, "pool_kind": str, "presenter": bool,
+             "model_options": dict}  # (a user's network: checked by ModelOptions.from_json when applied)
 
 
 @dataclass
