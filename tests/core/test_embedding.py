@@ -185,3 +185,13 @@ def test_another_datasets_classes_mark_no_sample_misclassified(lenet):
     assert not emb.same_classes and emb.misclassified.sum() == 0
     assert (emb.predicted >= 0).all() and len(set(emb.predicted.tolist())) > 1  # it still says a digit for each
     assert load_samples("mnist").class_names == lenet.cnnviz_spec.class_names
+
+
+@pytest.mark.filterwarnings("error")
+def test_umap_when_it_is_installed(lenet, digits):
+    pytest.importorskip("umap", reason="umap-learn (the optional extra cnnviz[umap]) is not installed")
+    emb = embedding_map(lenet, digits, method="umap")
+    assert emb.points.shape == (200, 2) and emb.placement == "neighbours"
+    assert one_nn_accuracy(emb.points, emb.labels) > 0.85
+    spot = place_input(lenet, emb, _input(lenet, digits.images[4]))
+    assert spot.neighbours[0] == 4

@@ -53,5 +53,7 @@ def umap_map(x: np.ndarray, random_state: int) -> np.ndarray:
         raise EmbeddingError("UMAP needs the optional package umap-learn: pip install cnnviz[umap] "
                              "(or use --method pca or tsne).") from None
     x = _reduced(x)
-    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, len(x) - 1)), random_state=random_state)
+    # n_jobs=1: with a seed UMAP runs on one thread anyway, and says so on stderr unless told
+    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, len(x) - 1)), random_state=random_state,
+                        n_jobs=1)
     return np.asarray(reducer.fit_transform(x))
