@@ -27,6 +27,7 @@ from cnnviz.core.teach.embedding import (
     place,
     place_input,
     project,
+    weights_key,
 )
 from cnnviz.core.teach.embedding_drawing import CLASS_PALETTE, class_colour, draw_map
 
@@ -137,6 +138,8 @@ def test_features_are_cached_per_weights_and_in_a_folder(lenet, digits, tmp_path
         edited.conv1.weight[0] *= -1  # a kernel edited in the lab: another network, another map
     other = compute_features(edited, digits)
     assert other.key != first.key and not np.allclose(other.features, first.features)
+    assert project(first).key == first.key and first.key.startswith(weights_key(lenet))
+    assert not first.key.startswith(weights_key(edited))
 
 
 def test_cancelling_stops_the_features(lenet, digits):

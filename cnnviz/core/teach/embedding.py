@@ -14,6 +14,8 @@ Public API (no Qt; every function may run on a worker thread):
 - ``place(emb, feature) -> Placement`` / ``place_input(model, emb, tensor) -> Placement``: where a new input
   goes: PCA's fitted transform (``how == "exact"``), else the inverse-distance weighted mean of the 2-D points
   of its ``neighbours`` nearest samples in feature space (``how == "neighbours"``).
+- ``weights_key(model) -> str``: a digest of the weights and preprocessing; ``emb.key`` starts with it, so a view
+  can tell that a map was made for other weights (a kernel edited in the lab) and make it again.
 - ``one_nn_accuracy(points, labels) -> float``: leave-one-out 1-nearest-neighbour accuracy in 2-D (how well
   the map separates the classes).
 
@@ -95,6 +97,7 @@ class EmbeddingMap:
     pca_components: np.ndarray | None = None
     explained_variance: tuple[float, ...] = ()  # PCA only: the share of the variance each axis shows
     same_classes: bool = True  # the dataset's classes are the model's (else no sample is "misclassified")
+    key: str = ""  # the features' key: weights + preprocessing + dataset + stage (a changed model: another key)
     _index: object = field(default=None, repr=False)  # a fitted sklearn NearestNeighbors (neighbour placement)
 
     @property
@@ -300,7 +303,8 @@ def project(features: FeatureSet, method: str = "pca", *, random_state: int = 0,
         index = NearestNeighbors(n_neighbors=k).fit(features.features)
     out = EmbeddingMap(np.asarray(points, np.float32), features.labels, features.predicted, features.indices,
                        features.stage, method, features.class_names, "exact" if method == "pca" else "neighbours",
-                       features.features, k, pca_mean, pca_components, explained, features.same_classes, index)
+                       features.features, k, pca_mean, pca_components, explained, features.same_classes,
+                       features.key, index)
     _remember(_MAPS, cache_key, out)
     _report(progress, 1.0, f"{METHOD_NAMES[method]} map ready")
     return out
