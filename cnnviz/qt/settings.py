@@ -6,6 +6,9 @@ falls back to its default.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 8
@@ -97,3 +100,19 @@ class Settings:
         files = [path] + [p for p in self.recent_files() if p != path]
         self.q.setValue("recent_files", files[:MAX_RECENT])
         return files[:MAX_RECENT]
+
+    def model_options(self, path: str) -> dict[str, object]:
+        """What the Open dialog was last told about the model file ``path`` (JSON; {} when nothing)."""
+        try:
+            value = json.loads(str(self.q.value(_options_key(path), "{}")))
+        except (TypeError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def set_model_options(self, path: str, options: dict[str, object]) -> None:
+        self.q.setValue(_options_key(path), json.dumps(options))
+
+
+def _options_key(path: str) -> str:
+    """One key per file (QSettings keys cannot hold every character a path can)."""
+    return "model_options/" + hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()

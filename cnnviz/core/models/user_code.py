@@ -24,7 +24,7 @@ from typing import Any
 from torch import nn
 
 from cnnviz.core.errors import ModelError
-from cnnviz.core.fileio import regular_file
+from cnnviz.core.fileio import read_small_text, regular_file
 
 _COUNTER = itertools.count()
 _IDENT = r"[A-Za-z_]\w*"
@@ -154,3 +154,17 @@ def code_pickle_module(code: types.ModuleType | None, stem: str | None = None) -
     namespace.Unpickler = Unpickler
     namespace.__name__ = "cnnviz_code_pickle"
     return namespace
+
+
+def network_names(path: str | os.PathLike[str]) -> list[str]:
+    """The public classes and functions a Python file defines at its top level, read by parsing it (no
+    code runs), so the app can offer them before the user has agreed to import the file."""
+    import ast
+
+    source = read_small_text(Path(path), 4 * 1024**2, "Python file", ModelError)
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise ModelError(f"{Path(path).name} is not valid Python (line {exc.lineno}: {exc.msg}).") from None
+    return [node.name for node in tree.body
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and not node.name.startswith("_")]

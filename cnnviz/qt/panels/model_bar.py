@@ -7,17 +7,20 @@ from pathlib import Path
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushButton, QSpinBox, QToolBar, QWidget
 
 from cnnviz.core.models.device import available_devices
+from cnnviz.core.models.live import is_live_name
 from cnnviz.core.models.zoo import registry, weights_present
 from cnnviz.qt.controller import Controller
+from cnnviz.qt.panels.open_model_dialog import OpenModelDialog
 from cnnviz.qt.state import ViewState
 
-MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.pt2 *.onnx *.bin *.ckpt);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.pt2 *.onnx *.py *.bin *.ckpt);;All files (*)"
 
 
 class ModelBar(QToolBar):
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
         self.controller = controller
+        self.dialog: OpenModelDialog | None = None  # the Open form last shown
         self.setMovable(False)
         state = controller.state
         self.model_box = QComboBox()
@@ -33,7 +36,8 @@ class ModelBar(QToolBar):
         self.model_box.activated.connect(lambda _i: controller.load_model(self.model_box.currentData()))
         self.model_box.setToolTip("The network to look inside; untrained ones have random weights.")
         open_model = QPushButton("Open model file...")
-        open_model.setToolTip("Open your own checkpoint (.safetensors, .pt, .pth). Ctrl+Shift+O")
+        open_model.setToolTip("Open your own network: weights (.safetensors, .pt, .pth), a whole saved model, "
+                              "torch.export (.pt2), ONNX (.onnx) or its Python code (.py). Ctrl+Shift+O")
         open_model.clicked.connect(self.open_model_dialog)
         self.device_box = QComboBox()
         self.device_box.addItems(["auto", *available_devices()])
@@ -62,13 +66,29 @@ class ModelBar(QToolBar):
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
         if path:
-            self.controller.load_model(path)
+            self.ask_about(path)
+
+    def ask_about(self, path: str) -> OpenModelDialog:
+        """The Open form for ``path`` (shown, not waited for); its answers load the model when accepted."""
+        path = str(Path(path).resolve())
+        dialog = self.dialog = OpenModelDialog(path, self.controller.settings.model_options(path), self.window())
+        dialog.accepted.connect(self._form_accepted)
+        dialog.open()
+        return dialog
+
+    def _form_accepted(self) -> None:
+        dialog = self.dialog
+        if dialog is None:
+            return
+        self.controller.settings.set_model_options(dialog.path, dialog.remembered())
+        self.controller.load_model(dialog.result_ref, options=dialog.result_options)
 
     def _show(self, state: ViewState) -> None:
         """Draw the state (a session, a fallback or the controller may have changed it)."""
         index = self.model_box.findData(state.model)
         if index < 0:
-            self.model_box.addItem(f"{Path(state.model).name} (file)", state.model)
+            kind = "python" if is_live_name(state.model) else "code" if ".py:" in state.model else "file"
+            self.model_box.addItem(f"{Path(state.model).name} ({kind})", state.model)
             index = self.model_box.count() - 1
         self.model_box.setCurrentIndex(index)
         if self.device_box.findText(state.device) >= 0:
