@@ -43,6 +43,7 @@ def _scale(model):
     return torch.tensor(spec.mean).view(-1, 1, 1), torch.tensor(spec.std).view(-1, 1, 1)
 
 
+@pytest.mark.filterwarnings("error")  # nothing for stderr (Captum's gradient warning included)
 def test_pgd_at_eps_03_flips_most_digits_with_valid_pixels(lenet, digits):
     results = attack_batch(lenet, digits, "pgd", 0.3)
     assert len(results) == 200
@@ -78,6 +79,7 @@ def test_stepwise_pgd_is_captums_pgd_in_one_call(lenet, digits):
     assert torch.allclose(torch.stack([r.adversarial_pixels for r in ours]), reference, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("error")
 def test_fgsm_moves_each_pixel_by_eps_unless_clipped(lenet, digits):
     r = attack(lenet, digits[7], "fgsm", 0.25)
     delta, adv = r.perturbation, r.adversarial_pixels
@@ -138,3 +140,11 @@ def test_pictures(lenet, digits):
     assert picture.shape == (4, 6, 3)
     assert picture[0, 0].tolist() == [5, 48, 97] and picture[0, 5].tolist() == [103, 0, 31]  # -eps, +eps
     assert min(picture[0, 2].tolist()) >= 240  # no change: white (the map's middle)
+
+
+def test_an_attack_made_inside_inference_mode(lenet, digits):
+    """The app's worker runs frames under torch.inference_mode; an attack job may start inside it."""
+    with torch.inference_mode():
+        x = digits[2].clone()  # an inference tensor, as a frame's input is there
+        r = attack(lenet, x, "pgd", 0.3, steps=5)
+    assert r.flipped and r.linf <= 0.3 + 1e-6

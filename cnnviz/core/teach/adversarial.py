@@ -36,7 +36,6 @@ from torch import nn
 
 from cnnviz.core.engine.render import colormap
 from cnnviz.core.errors import CnnvizError
-from cnnviz.core.fileio import quiet
 from cnnviz.core.models.zoo import spec_of
 
 METHODS = ("fgsm", "pgd")
@@ -170,8 +169,6 @@ def attack_batch(model: nn.Module, x: torch.Tensor, method: str = "pgd", eps: fl
                                   target, len(spec.class_names))
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     model.eval()
 
     def forward(pixels: torch.Tensor) -> torch.Tensor:
@@ -180,31 +177,35 @@ def attack_batch(model: nn.Module, x: torch.Tensor, method: str = "pgd", eps: fl
     def loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return margin_loss(outputs, labels)
 
+    # (a worker may call this under torch.inference_mode: every tensor the gradients meet is made in here)
     with torch.inference_mode(False), torch.enable_grad():
+        mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         clean = x.detach().to(device, torch.float32).clone()
         with torch.no_grad():
             before = torch.softmax(model(clean).float(), 1)
         if before.dim() != 2:
             raise AttackError(f"{spec.name} does not output class scores, so there is no class to change.")
-        pixels = (clean * std + mean).clamp(0.0, 1.0)
+        pixels = (clean * std + mean).clamp(0.0, 1.0).detach()
         labels = before.argmax(1) if target is None else torch.full_like(before.argmax(1), target)
         targeted = target is not None
-        with quiet():  # Captum warns that the pixels did not require gradients (it sets that itself)
-            if method == "fgsm":
+        # Inputs handed to Captum already require gradients, so it has nothing to warn about (a fileio.quiet
+        # section would hold its one lock for the whole attack: seconds for a large network).
+        if method == "fgsm":
+            _check(cancelled)
+            adv = FGSM(forward, loss, lower_bound=0.0, upper_bound=1.0).perturb(
+                pixels.clone().requires_grad_(), eps, labels, targeted=targeted)
+            _report(progress, 1.0, "FGSM step done")
+        else:
+            pgd = PGD(forward, loss, lower_bound=0.0, upper_bound=1.0)
+            # the projection one PGD call makes after every step, onto the ball around the clean pixels
+            pgd.bound = lambda p: torch.clamp(pixels + torch.clamp(p - pixels, -eps, eps), 0.0, 1.0)
+            adv = pixels
+            for i in range(steps):
                 _check(cancelled)
-                adv = FGSM(forward, loss, lower_bound=0.0, upper_bound=1.0).perturb(pixels, eps, labels,
-                                                                                    targeted=targeted)
-                _report(progress, 1.0, "FGSM step done")
-            else:
-                pgd = PGD(forward, loss, lower_bound=0.0, upper_bound=1.0)
-                # the projection one PGD call makes after every step, onto the ball around the clean pixels
-                pgd.bound = lambda p: torch.clamp(pixels + torch.clamp(p - pixels, -eps, eps), 0.0, 1.0)
-                adv = pixels
-                for i in range(steps):
-                    _check(cancelled)
-                    adv = pgd.perturb(adv, radius=eps, step_size=alpha, step_num=1, target=labels,
-                                      targeted=targeted)
-                    _report(progress, (i + 1) / steps, f"PGD step {i + 1} of {steps}")
+                adv = pgd.perturb(adv.clone().requires_grad_(), radius=eps, step_size=alpha, step_num=1,
+                                  target=labels, targeted=targeted)
+                _report(progress, (i + 1) / steps, f"PGD step {i + 1} of {steps}")
         adv = adv.detach()
         adversarial = (adv - mean) / std
         with torch.no_grad():
