@@ -59,9 +59,11 @@ class Controller(ModelLoading, QObject):
         self._state = state
         self.trusted: set[str] = set(trusted)  # models whose code the user has consented to run, this run
         self._live = live  # a model handed over from Python (cnnviz.view), made ready by core
+        self._live_args: tuple[tuple[str, object], ...] = ()  # how to make a copied one ready (load_live)
         self._remembered = remembered  # the model came from the settings: fall back to the default if it fails
         self._keep_error = False  # a message that must survive the next model load (fallbacks)
         self._inputs: dict[str, np.ndarray] = {}
+        self._exact: dict[str, tuple[np.ndarray, torch.Tensor]] = {}  # source -> (its picture, the exact model input)
         self._visible: Callable[[], frozenset[str] | None] = lambda: None
         self.spec: ModelSpec | None = None  # the model on the worker, once loaded
         self.device_in_use = ""
@@ -112,6 +114,11 @@ class Controller(ModelLoading, QObject):
     def current_input(self) -> np.ndarray | None:
         return self._inputs.get(self._state.source)
 
+    def current_tensor(self) -> torch.Tensor | None:
+        """The exact model input the current picture stands for (see use_model_input); None for any other."""
+        entry = self._exact.get(self._state.source)
+        return entry[1] if entry is not None and entry[0] is self.current_input() else None
+
     def set_visible_stages(self, visible: Callable[[], frozenset[str] | None]) -> None:  # (only they get thumbnails)
         self._visible = visible
 
@@ -139,6 +146,14 @@ class Controller(ModelLoading, QObject):
         self.input_changed.emit("image", rgb)
         self.input_changed_at = time.perf_counter()
         self.set_input("image", rgb, select=True)
+
+    def use_model_input(self, picture: np.ndarray, tensor: torch.Tensor, note: str = "") -> None:
+        """An exact model input (the Attack view's adversarial one) as the input on the Image tab: ``picture`` is
+        shown (and saved in sessions), ``tensor`` goes to the model as it is, in every frame, until the input
+        changes (preparing the picture again would move the pixels the attack chose)."""
+        rgb = picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=2)
+        self._exact["image"] = (rgb, tensor.detach().cpu().clone())
+        self.use_image(rgb, note)
 
     def set_source(self, source: str) -> None:
         if source == self._state.source:
@@ -238,7 +253,7 @@ class Controller(ModelLoading, QObject):
         self._last_stamp = stamp
         self.frames_asked += 1
         self.gate.send(frame_request(state, rgb, detail=detail, visible=self._visible() if detail else None,
-                                     stamp=stamp))
+                                     stamp=stamp, tensor=self.current_tensor()))
 
     @property
     def dropped(self) -> int:

@@ -39,9 +39,10 @@ class ModelLoading:
         self._set(model=name, untrained=untrained, device=device or state.device, model_options=options)
         self._load()
 
-    def load_live(self: Controller, model: nn.Module) -> None:
-        """Show ``model``, a network made ready by cnnviz.core.models.live (a copy of the caller's)."""
-        self._live = model
+    def load_live(self: Controller, model: nn.Module, **spec_args: object) -> None:
+        """Show ``model``, a copy of the caller's (cnnviz.core.models.live); ``spec_args`` (input shape, class
+        names, mean, std) make it ready on the worker, where its spec's forward pass runs."""
+        self._live, self._live_args = model, tuple(spec_args.items())
         self._set(model=live_name(model), untrained=False, model_options=ModelOptions())
         self._load()
 
@@ -52,7 +53,7 @@ class ModelLoading:
         state = self._state
         live = self._live if is_live_name(state.model) else None
         self.worker.submit(LoadRequest(state.model, state.device, state.untrained, state.model in self.trusted,
-                                       state.model_options, live=live))
+                                       state.model_options, live=live, live_args=self._live_args))
 
     def _model_loaded(self: Controller, spec: ModelSpec, description: str, device: str) -> None:
         if not self._keep_error:

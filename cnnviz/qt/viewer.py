@@ -21,7 +21,7 @@ from torch import nn
 
 from cnnviz.core.data.imageio import read_image, to_rgb_uint8
 from cnnviz.core.errors import CnnvizError, ImageError
-from cnnviz.core.models.live import live_model
+from cnnviz.core.models.live import copy_for_viewing, live_model
 from cnnviz.qt.app import App, build_app, quiet_offscreen
 from cnnviz.qt.settings import Settings
 
@@ -44,8 +44,9 @@ class Viewer:
 
     def set_model(self, model: nn.Module) -> None:
         """Show ``model`` from now on: a copy of it is taken now, so training may go on with the original
-        (call this every few hundred steps to watch the filters form)."""
-        self.app.controller.load_live(live_model(model, **self._spec_args))  # type: ignore[arg-type]
+        (call this every few hundred steps to watch the filters form); the rest happens on the worker, and
+        a model that cannot be shown leaves a message in the window and the previous one on screen."""
+        self.app.controller.load_live(copy_for_viewing(model), **self._spec_args)
 
     def screenshot(self, path: str | Path, timeout: float = 60.0) -> Path:
         """Save the window as PNG once the current input's result has been painted."""

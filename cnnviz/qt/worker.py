@@ -39,6 +39,7 @@ class LoadRequest:
     trust: bool = False
     options: ModelOptions = field(default_factory=ModelOptions)
     live: torch.nn.Module | None = field(default=None, compare=False)
+    live_args: tuple[tuple[str, object], ...] = ()  # input_shape, class_names, mean, std for ``live``
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,17 @@ class InferenceWorker(QObject):
     def _load(self, request: LoadRequest) -> None:
         from cnnviz.core.engine.inference import warm_up
         from cnnviz.core.models.device import apply_thread_policy, resolve_device
+        from cnnviz.core.models.live import live_model
         from cnnviz.core.models.model_io import load_model
         from cnnviz.core.models.zoo import spec_of
 
         self.loading.emit(request.name)
         try:
             if request.live is not None:
-                model = request.live.to(resolve_device(request.device))
+                model = request.live
+                if not hasattr(model, "cnnviz_spec"):
+                    model = live_model(model, copy=False, **dict(request.live_args))  # type: ignore[arg-type]
+                model = model.to(resolve_device(request.device))
             else:
                 model = load_model(request.name, request.device, pretrained=False if request.untrained else None,
                                    trust=request.trust, **request.options.kwargs())

@@ -7,7 +7,7 @@ few hundred steps and go on training the original.
 
 from __future__ import annotations
 
-import copy
+import copy as copying
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,19 +30,26 @@ def is_live_name(name: str) -> bool:
     return name.startswith(LIVE_PREFIX)
 
 
-def live_model(module: nn.Module, *, input_shape: tuple[int, int, int] | None = None,
-               class_names: Sequence[str] | None = None, mean: Sequence[float] | None = None,
-               std: Sequence[float] | None = None, preprocess: str | None = None) -> nn.Module:
-    """A copy of ``module`` on the CPU in eval mode, with its spec at ``cnnviz_spec``: the input shape from
-    ``input_shape`` or what the module says (else a guess, noted), class names, mean and std as given."""
+def copy_for_viewing(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` on the CPU in eval mode: taken when the caller hands it over (its training
+    goes on with the original), cheap next to what making it ready costs (that runs on the worker)."""
     if not isinstance(module, nn.Module):
         raise ModelError(f"cnnviz.view takes a torch.nn.Module, not a {type(module).__name__}.")
     try:
-        twin = copy.deepcopy(module).cpu()
+        twin = copying.deepcopy(module).cpu()
     except Exception as exc:  # noqa: BLE001 - a module holding something that cannot be copied
         raise ModelError(f"{type(module).__name__} cannot be copied for viewing ({short_error(exc)}); "
                          f"save its state_dict and open it with its code instead.") from None
-    twin.eval()
+    return twin.eval()
+
+
+def live_model(module: nn.Module, *, input_shape: tuple[int, int, int] | None = None,
+               class_names: Sequence[str] | None = None, mean: Sequence[float] | None = None,
+               std: Sequence[float] | None = None, preprocess: str | None = None, copy: bool = True) -> nn.Module:
+    """``module`` ready for the app, with its spec at ``cnnviz_spec``: the input shape from ``input_shape``
+    or what the module says (else a guess, noted), class names, mean and std as given. ``copy`` False for a
+    module that is already :func:`copy_for_viewing`'s copy (its spec runs a forward pass: on the worker)."""
+    twin = copy_for_viewing(module) if copy else module
     name = type(module).__name__
     spec = user_spec(twin, Path(name), "a model from Python", input_shape=input_shape)
     spec = replace(spec, weights=f"{LIVE_PREFIX}{name}", family="python",
