@@ -29,8 +29,10 @@ from cnnviz.qt.classroom.tour import Tour
 from cnnviz.qt.classroom.view_options import ViewOptions
 from cnnviz.qt.controller import Controller
 from cnnviz.qt.main_window import MainWindow
+from cnnviz.qt.panels.attack_panel import AttackPanel
 from cnnviz.qt.panels.compare_tab import CompareTab
 from cnnviz.qt.panels.convolution_panel import ConvolutionPanel
+from cnnviz.qt.panels.embedding_panel import EmbeddingPanel
 from cnnviz.qt.panels.explain_tab import ExplainTab
 from cnnviz.qt.panels.graph_panel import GraphPanel
 from cnnviz.qt.panels.input_panel import InputPanel
@@ -72,6 +74,8 @@ class App:
     autosave: Autosave | None
     graph: GraphPanel | None = None  # the views of #20 (kept here like every part)
     convolution: ConvolutionPanel | None = None
+    embedding: EmbeddingPanel | None = None
+    attack: AttackPanel | None = None
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -110,6 +114,11 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     convolution = ConvolutionPanel(controller)
     window.add_view("convolution", convolution, "Convolution", "A conv's (or pool's) window sliding over the input, "
                     "step by step, with every multiplication.")
+    embedding = EmbeddingPanel(controller)
+    window.add_view("embedding", embedding, "Embedding", "The dataset as a map of what the network makes of it; "
+                    "your input as a star.")
+    attack = AttackPanel(controller)
+    window.add_view("attack", attack, "Attack", "Adversarial inputs: a tiny change that flips the prediction.")
     window.add_view("lab", lab, "Kernel lab", "Hand-made kernels: conv -> ReLU -> pool on the input, and into the "
                     "network.")
     explain = ExplainTab(window, controller, network.input_view)
@@ -133,7 +142,7 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
                export, view_options, sessions, layout, autosave, graph=graph,
-               convolution=convolution)
+               convolution=convolution, embedding=embedding, attack=attack)
 
 
 def quiet_offscreen(again: bool = False) -> None:

@@ -30,6 +30,11 @@ def arm_screenshot(app: App, args: argparse.Namespace, session: dict[str, bool],
             return False
         if window.view_key == "convolution" and app.convolution is not None and not app.convolution.ready:
             return False
+        if window.view_key == "embedding" and app.embedding is not None and not (
+                app.embedding.ready and app.embedding.view.current is not None):
+            return False
+        if window.view_key == "attack" and app.attack is not None and not app.attack.ready:
+            return False
         if window.view_key == "explain" and app.explain.view.last is None:
             return False
         if args.tour and not (app.tour.active and controller.last_frame is not None):

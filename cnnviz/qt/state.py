@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from cnnviz.core.choices import INPUT_SOURCES, VIEWS
 from cnnviz.core.engine.frame import FrameRequest
@@ -71,10 +72,11 @@ class ViewState:
 
 
 def frame_request(state: ViewState, rgb: np.ndarray, *, detail: bool, visible: frozenset[str] | None,
-                  stamp: float) -> FrameRequest:
+                  stamp: float, tensor: torch.Tensor | None = None) -> FrameRequest:
+    """``tensor``: the exact model input ``rgb`` is the picture of (an adversarial input), else None."""
     return FrameRequest(rgb, state.stage, state.per_channel, state.top_k, state.channel, state.in_channel,
                         visible=visible if detail else None, detail=detail, occlusion=state.occlusion,
-                        magnitude_map=state.magnitude_map, stamp=stamp)
+                        magnitude_map=state.magnitude_map, stamp=stamp, tensor=tensor)
 
 
 def lab_request(state: ViewState, rgb: np.ndarray) -> LabRequest:

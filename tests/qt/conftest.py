@@ -164,7 +164,7 @@ class FakeController(QObject):
 
     INTENTS = ("select_stage", "select_channel", "set_in_channel", "set_options", "refresh", "load_model",
                "set_device", "set_lab", "edit_filter", "set_input", "set_source", "load_dataset", "scan_dataset",
-               "open_image", "use_image", "set_view", "set_frozen", "follow", "run_job", "painted",
+               "open_image", "use_image", "use_model_input", "set_view", "set_frozen", "follow", "run_job", "painted",
                "save_session", "open_session", "shutdown")
 
     def __init__(self, state=None) -> None:  # noqa: ANN001
@@ -190,6 +190,9 @@ class FakeController(QObject):
 
     def current_input(self) -> np.ndarray | None:
         return self.inputs.get(self.state.source)
+
+    def current_tensor(self):  # noqa: ANN201 - the exact model input of the current picture (none in the fake)
+        return None
 
     def change(self, **changes) -> None:  # noqa: ANN003
         """A new state from elsewhere (a session, a fallback): the views are told as the real one tells them."""

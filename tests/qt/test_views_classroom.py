@@ -1,5 +1,5 @@
-"""The views of #20 in the classroom: sessions remember them, the tour stays on them, presenter mode
-enlarges them, and the command line's --view NAME --screenshot draws them."""
+"""The views of #20 in the classroom: sessions remember them, the tour stays on the graph, presenter mode
+enlarges the graph and the convolution, and the command line's --view NAME --screenshot draws all four."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 WAIT = 60_000
 ORANGE = np.array([234, 88, 12])  # the selected box, the window: #ea580c
+MARKS = {"graph": ORANGE, "convolution": ORANGE, "embedding": np.array([245, 180, 0]),  # the input's star
+         "attack": np.array([103, 0, 31])}  # the perturbation at +eps, on the diverging map
 
 
-@pytest.mark.parametrize("view", ["graph", "convolution"])
+@pytest.mark.parametrize("view", ["graph", "convolution", "embedding", "attack"])
 def test_a_session_file_keeps_the_view(view, tmp_path):
     from cnnviz.core.teach.session import load_session, save_session
     from cnnviz.qt.state import ViewState, from_session, to_session
@@ -79,12 +81,13 @@ def test_presenter_mode_enlarges_the_graph_and_the_convolution(app, qtbot):
     assert graph.view.transform().m11() == pytest.approx(zoom)
 
 
-@pytest.mark.parametrize("view", ["graph", "convolution"])
+@pytest.mark.parametrize("view", ["graph", "convolution", "embedding", "attack"])
 def test_the_view_renders_with_screenshot(view, tmp_path):
     from cnnviz.core.data.imageio import read_image
 
     out = tmp_path / f"{view}.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "cnnviz", "--model", "lenet5-mnist", "--draw-demo", "--view", view,
                              "--stage", "conv2", "--screenshot", str(out)], capture_output=True, text=True,
                             timeout=180, env=env)
@@ -92,5 +95,5 @@ def test_the_view_renders_with_screenshot(view, tmp_path):
     image = read_image(out).rgb
     assert image.shape[0] > 400
     right = image[:, image.shape[1] // 4:]  # the views' side of the window
-    orange = np.abs(right.astype(int) - ORANGE).sum(axis=2) < 30
-    assert orange.sum() > 40  # the selected box (graph) or the window (convolution) is drawn
+    marked = np.abs(right.astype(int) - MARKS[view]).sum(axis=2) < 30
+    assert marked.sum() > 40  # the selected box, the window, the star, the perturbation is drawn

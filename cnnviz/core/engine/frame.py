@@ -63,6 +63,7 @@ class FrameRequest:
     occlusion: tuple[int, int, int] | None = None  # (top, left, size) greyed out in the model input
     magnitude_map: str = "viridis"  # sequential map for magnitudes (viridis or cividis); sign is always diverging
     stamp: float = field(default_factory=time.perf_counter)  # when the input was made
+    tensor: torch.Tensor | None = field(default=None, compare=False)  # the exact model input (rgb: its picture)
 
 
 @dataclass(frozen=True)
@@ -112,12 +113,12 @@ def process_frame(model: nn.Module, request: FrameRequest, baseline: Baseline | 
     watches does not wait for the strip, chain and filters; the full result is returned, not handed over.
     """
     start = time.perf_counter()
-    prediction = run_image(model, request.rgb, request.top, request.occlusion)
+    prediction = run_image(model, request.rgb, request.top, request.occlusion, request.tensor)
     changes: tuple[StageChange, ...] = ()
     baseline_top: tuple[tuple[str, float], ...] = ()
     if baseline is not None:
         with baseline():
-            trained = run_image(model, request.rgb, request.top, request.occlusion)
+            trained = run_image(model, request.rgb, request.top, request.occlusion, request.tensor)
         changes = tuple(stage_changes(trained.capture, prediction.capture))
         baseline_top = tuple(trained.top)
     forward_ms = (time.perf_counter() - start) * 1000.0

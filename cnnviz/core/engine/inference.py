@@ -46,14 +46,22 @@ def occlude(prepared: Prepared, spec: ModelSpec, box: tuple[int, int, int]) -> N
     prepared.steps[-1] = (f"{name} (occluded)", view)
 
 
+def exact_input(tensor: torch.Tensor, picture: np.ndarray) -> Prepared:
+    """A model input given as the tensor itself (an adversarial one: preparing its picture again would
+    move the pixels the attack chose), with ``picture`` as what the views show of it."""
+    return Prepared(tensor.detach().float().cpu().clone().contiguous(), [("the exact model input", picture)],
+                    ["the exact model input is used as it is (not prepared again)."])
+
+
 def run_image(model: nn.Module, rgb: np.ndarray, k: int = 5,
-              occlusion: tuple[int, int, int] | None = None) -> Prediction:
+              occlusion: tuple[int, int, int] | None = None, tensor: torch.Tensor | None = None) -> Prediction:
     """Prepare an RGB image for ``model``'s spec, capture every stage, and rank the classes.
 
     ``occlusion`` (top, left, size) greys out a square of the model input first (the occlusion explorer).
+    ``tensor``, when given, is the model input itself (``rgb`` is then only its picture): see exact_input.
     """
     spec = spec_of(model)
-    prepared = prepare(rgb, spec)
+    prepared = prepare(rgb, spec) if tensor is None else exact_input(tensor, rgb)
     if occlusion is not None:
         occlude(prepared, spec, occlusion)
     result = capture(model, prepared.tensor)

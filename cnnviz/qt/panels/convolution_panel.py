@@ -8,6 +8,7 @@ channel, while the view is shown; playing only steps through it on the GUI threa
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget
 
@@ -34,16 +35,18 @@ def sweep_kinds(stages: tuple[StageInfo, ...]) -> list[StageInfo]:
 
 
 def make_sweep(loaded: Loaded, rgb: np.ndarray, stage: str, channel: int,
-               occlusion: tuple[int, int, int] | None, stamp: float) -> SweepFrame | str:
-    """On the worker: the current input through the model, then the window of ``stage``'s ``channel``
-    (clamped to the stage's channels); a sentence instead when the stage has no window to show."""
+               occlusion: tuple[int, int, int] | None, stamp: float,
+               tensor: torch.Tensor | None = None) -> SweepFrame | str:
+    """On the worker: the current input (``tensor``: its exact model input, if it came as one) through the
+    model, then the window of ``stage``'s ``channel`` (clamped to the stage's channels); a sentence instead
+    when the stage has no window to show."""
     from cnnviz.core.engine.inference import run_image
     from cnnviz.core.engine.receptive import receptive_fields
     from cnnviz.core.teach.convolution_steps import SweepError, conv_steps, sweepable
 
     if loaded.model is None:
         return "The model is still loading."
-    prediction = run_image(loaded.model, rgb, 1, occlusion)
+    prediction = run_image(loaded.model, rgb, 1, occlusion, tensor)
     result = prediction.capture
     try:
         found = result.by_name(stage)
@@ -190,11 +193,11 @@ class ConvolutionPanel(QWidget):
         if rgb is None or stage is None:
             return
         stamp = last.stamp if last is not None else 0.0
-        channel, occlusion = state.channel, state.occlusion
+        channel, occlusion, tensor = state.channel, state.occlusion, self.controller.current_tensor()
         self.sweeps_asked += 1
 
         def work(loaded: Loaded) -> SweepFrame | str:  # runs on the worker
-            return make_sweep(loaded, rgb, stage, channel, occlusion, stamp)
+            return make_sweep(loaded, rgb, stage, channel, occlusion, stamp, tensor)
 
         self.controller.run_job("convolution", work, self._arrived)  # type: ignore[arg-type]
 

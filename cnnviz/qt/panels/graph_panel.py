@@ -115,8 +115,7 @@ class GraphPanel(QWidget):
     def _details(self, result: FrameResult) -> None:
         """Thumbnails of the current input on the boxes on screen, while the view is shown."""
         if self.shown and not self.stale:
-            self.view.set_thumbnails(result.thumbnails)
-            self.view.select(result.selected)
+            self.view.set_thumbnails(result.thumbnails)  # (the highlight follows the state, never an older result)
 
     # ---- to the controller ----------------------------------------------------------------
     def _clicked(self, name: str) -> None:
