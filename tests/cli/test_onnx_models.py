@@ -113,3 +113,24 @@ def test_without_the_extra_the_error_names_it(capsys, tmp_path, original, monkey
     monkeypatch.setitem(sys.modules, "onnx2torch", None)  # as if cnnviz[onnx] were not installed
     code, _, err = run(capsys, "summary", str(path))
     assert code == 2 and "cnnviz[onnx]" in err and err.count("\n") == 1, err
+
+
+def test_external_data_is_read_only_from_beside_the_file(capsys, tmp_path, original):  # noqa: F811
+    import onnx
+
+    path = tmp_path / "big.onnx"
+    export(original, path, "legacy")
+    model = onnx.load(str(path))
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="big.weights", size_threshold=0)
+    code, out, err = run(capsys, "summary", str(path), "--json")  # weights beside it: read
+    assert code == 0 and err == "", err
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../outside.weights"
+    (tmp_path.parent / "outside.weights").write_bytes((tmp_path / "big.weights").read_bytes())
+    onnx.save_model(model, str(tmp_path / "crafted.onnx"))
+    code, _, err = run(capsys, "summary", str(tmp_path / "crafted.onnx"))
+    assert code == 2 and "outside its own folder" in err and err.count("\n") == 1, err

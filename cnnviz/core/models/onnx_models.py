@@ -47,13 +47,37 @@ def load_onnx(path: Path) -> tuple[nn.Module, tuple[int, int, int] | None]:
         raise ModelError(f"{path.name} is an ONNX file; reading it needs the ONNX extra: {ONNX_EXTRA}") from None
     with quiet():
         try:
-            proto = onnx.load(str(path))
+            proto = onnx.load(str(path), load_external_data=False)  # (external files only once checked)
         except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends: a damaged file
             raise ModelError(f"{path.name} is not a readable ONNX file ({short_error(exc)}).") from None
+        _load_external_data(proto, path)
     shape = _input_shape(proto, path)
     with quiet():
         module = _convert(proto, path)
     return _tidy(module, proto), shape
+
+
+def _load_external_data(proto: Any, path: Path) -> None:  # noqa: ANN401 - (onnx's ModelProto)
+    """Weights kept in files beside the model (large exports): read only files that are in the model's
+    own folder and are regular files, so a crafted location cannot make cnnviz read anything else."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+
+    from cnnviz.core.fileio import regular_file
+
+    folder = path.parent.resolve()
+    tensors = [t for t in proto.graph.initializer if uses_external_data(t)]
+    for tensor in tensors:
+        location = ExternalDataInfo(tensor).location
+        target = (folder / location).resolve()
+        if folder not in target.parents:
+            raise ModelError(f"{path.name} keeps weights at '{location}', outside its own folder; cnnviz reads "
+                             f"an ONNX file's external data only from beside it.")
+        regular_file(target, "ONNX external data file", ModelError)
+    if tensors:
+        try:
+            load_external_data_for_model(proto, str(folder))
+        except Exception as exc:  # noqa: BLE001 - truncated or missing data files
+            raise ModelError(f"The external data of {path.name} cannot be read ({short_error(exc)}).") from None
 
 
 def _input_shape(proto: Any, path: Path) -> tuple[int, int, int] | None:  # noqa: ANN401 - (onnx's ModelProto)
