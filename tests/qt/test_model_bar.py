@@ -48,11 +48,32 @@ def test_choices_reach_the_controller(bar, fake, qtbot):
     assert fake.called("set_options") == [({"top_k": 6},), ({"per_channel": False},)]
 
 
-def test_opening_a_model_file_loads_it(bar, fake, monkeypatch):
+def test_opening_a_model_file_loads_it(bar, fake, monkeypatch, settings):
+    from cnnviz.core.models.options import ModelOptions
     from cnnviz.qt.panels import model_bar
 
+    fake.settings = settings  # (the Open form remembers its answers per file)
     monkeypatch.setattr(model_bar.QFileDialog, "getOpenFileName", lambda *a, **k: ("/tmp/net.pt", ""))
     bar.open_model_dialog()
+    bar.dialog.accept()  # the form, as it came: nothing to add for this file
     monkeypatch.setattr(model_bar.QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
     bar.open_model_dialog()  # cancelled: nothing
-    assert fake.called("load_model") == [("/tmp/net.pt",)]
+    assert fake.called("load_model") == [("/tmp/net.pt", {"options": ModelOptions()})]
+
+
+def test_the_chooser_lists_timm_models_when_timm_is_installed(qtbot, fake):
+    import importlib.util
+
+    from cnnviz.core.models.timm_models import TIMM_MODELS
+    from cnnviz.qt.panels.model_bar import ModelBar
+
+    bar = ModelBar(fake)
+    qtbot.addWidget(bar)
+    names = [bar.model_box.itemData(i) for i in range(bar.model_box.count())]
+    assert "lenet5-mnist" in names
+    assert (set(TIMM_MODELS) <= set(names)) == (importlib.util.find_spec("timm") is not None)
+    index = names.index(TIMM_MODELS[0]) if TIMM_MODELS[0] in names else None
+    if index is not None:
+        bar.model_box.setCurrentIndex(index)
+        bar.model_box.activated.emit(index)
+        assert fake.called("load_model")[-1][0] == TIMM_MODELS[0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushButton, QSpinBox, QToolBar, QWidget
 
 from cnnviz.core.models.device import available_devices
 from cnnviz.core.models.live import is_live_name
+from cnnviz.core.models.timm_models import TIMM_MODELS
 from cnnviz.core.models.zoo import registry, weights_present
 from cnnviz.qt.controller import Controller
 from cnnviz.qt.panels.open_model_dialog import OpenModelDialog
@@ -33,6 +35,9 @@ class ModelBar(QToolBar):
             else:
                 mark = " (weights not here)"
             self.model_box.addItem(name + mark, name)
+        if importlib.util.find_spec("timm") is not None:  # (found, not imported: timm loads when one is chosen)
+            for name in TIMM_MODELS:
+                self.model_box.addItem(name + " (timm)", name)
         self.model_box.activated.connect(lambda _i: controller.load_model(self.model_box.currentData()))
         self.model_box.setToolTip("The network to look inside; untrained ones have random weights.")
         open_model = QPushButton("Open model file...")
