@@ -88,7 +88,7 @@ class GraphPanel(QWidget):
         self.title.setText(f"{len(graph.nodes) - 1} stages, {len(graph.edges)} edges{joins}, "
                            f"{len(graph.blocks)} blocks")
         last = self.controller.last_frame
-        self.view.select(self.controller.state.stage or (last.selected if last is not None else None))
+        self.view.select(self.controller.state.stage or (last.selected if last is not None else None), centre=True)
         if last is not None and last.thumbnails:
             self.view.set_thumbnails(last.thumbnails)
 

@@ -178,9 +178,12 @@ class GraphView(QGraphicsView):
         self.centerOn(layout.x[0], layout.y[0] + self.viewport().height() / 2 - h)
 
     # ---- what the panel tells it ----------------------------------------------------------
-    def select(self, name: str | None) -> None:
-        """Highlight ``name``'s box (and bring it into view); an unknown name clears the highlight."""
+    def select(self, name: str | None, centre: bool = False) -> None:
+        """Highlight ``name``'s box (and bring it into view: ``centre`` puts it in the middle, as when the
+        graph is new); an unknown name clears the highlight."""
         name = name or ""
+        if centre and name in self.boxes:
+            self.centerOn(self.boxes[name])
         if name == self.selected:
             return
         if self.selected in self.boxes:
