@@ -129,3 +129,18 @@ def test_the_app_opens_a_code_file_after_asking_once(make_app, qtbot, net_file, 
     controller.load_model(f"{net_file.resolve()}:Net", options=dialog.result_options)
     qtbot.waitUntil(lambda: controller.spec.name == "Net", timeout=30_000)
     assert len(asked) == 1  # trusted once for this file: not asked again in this run
+
+
+@pytest.mark.parametrize("ref,fragment", [("{d}/net.py:Nope", "has no 'Nope'"),
+                                          ("{d}/net.py:_helper", "returned a NoneType"),
+                                          ("{d}/missing.py:Net", "does not exist")])
+def test_a_bad_code_reference_is_a_message_and_the_previous_model_stays(make_app, qtbot, net_file, ref, fragment):
+    app = make_app()
+    controller = app.controller
+    errors = []
+    controller.error.connect(errors.append)
+    controller.load_model(ref.replace("{d}", str(net_file.parent)), trust=True)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30_000)
+    assert fragment in errors[-1], errors
+    assert controller.spec.name == "lenet5-mnist" and controller.state.model == "lenet5-mnist"
+    assert app.window.banner.isVisible() and fragment in app.window.banner.text()
