@@ -158,3 +158,20 @@ def test_a_stage_that_is_not_there_is_a_sentence(lenet):
     with pytest.raises(StudyError, match="channels 0..15"):
         scan(lenet, load_samples("mnist"), "relu2", top=1).top(16)
     assert torch.is_tensor(sample_inputs(load_samples("mnist"), lenet.cnnviz_spec, [])[0])
+
+
+def test_one_channel_study_is_its_feature_and_its_exemplars_with_patches(lenet, tmp_path):
+    from cnnviz.core.teach.features import FeatureSettings
+    from cnnviz.core.teach.looks_for import study_channel
+
+    data = load_samples("mnist")
+    seen: list[int] = []
+    study = study_channel(lenet, data, "relu2", 6, top=9, settings=FeatureSettings(steps=8), cache_dir=tmp_path,
+                          progress=lambda done, total: seen.append(done))
+    expected = scan(lenet, data, "relu2", top=9)
+    assert [e.index for e in study.exemplars] == expected.indices[6].tolist()
+    assert study.best == pytest.approx(float(expected.values[6, 0]))
+    assert study.percent(study.best / 4) == pytest.approx(25.0)
+    assert len(study.patches) == 9 and study.patches[0].shape == (14, 14) and study.feature.shape == (28, 28)
+    assert seen[-1] == 100 and seen == sorted(seen)
+    assert study.label(study.exemplars[0]) == data.class_names[study.exemplars[0].label]
