@@ -37,6 +37,7 @@ from cnnviz.qt.panels.explain_tab import ExplainTab
 from cnnviz.qt.panels.graph_panel import GraphPanel
 from cnnviz.qt.panels.input_panel import InputPanel
 from cnnviz.qt.panels.kernel_lab import KernelLabPanel
+from cnnviz.qt.panels.looks_for_panel import LooksForPanel, add_dock
 from cnnviz.qt.panels.model_bar import ModelBar
 from cnnviz.qt.panels.network_panel import NetworkPanel
 from cnnviz.qt.panels.train_panel import TrainPanel
@@ -76,6 +77,7 @@ class App:
     convolution: ConvolutionPanel | None = None
     embedding: EmbeddingPanel | None = None
     attack: AttackPanel | None = None
+    looks_for: LooksForPanel | None = None  # what the selected channel looks for (#19), in a dock
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -136,13 +138,14 @@ def build_app(model: str | None = None, device: str | None = None, untrained: bo
     snapshots = Snapshots(window, controller)
     tour = Tour(window, controller, presenter)
     layout = LayoutMenu(window, network, snapshots)
+    looks_for = add_dock(window, controller)
     autosave = Autosave(window, controller) if autosave_on else None
     export = Export(window)
     export.build_menu()
     controller.start()
     return App(controller, window, inputs, network, lab, explain, compare, train, presenter, tour, snapshots,
                export, view_options, sessions, layout, autosave, graph=graph,
-               convolution=convolution, embedding=embedding, attack=attack)
+               convolution=convolution, embedding=embedding, attack=attack, looks_for=looks_for)
 
 
 def quiet_offscreen(again: bool = False) -> None:
