@@ -9,6 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # QSettings writes under XDG_CONFIG_HOME: keep the tests away from the user's settings
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="cnnviz-test-config-")
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="cnnviz-test-data-")  # models trained in the app go here
+os.environ["CNNVIZ_CACHE"] = tempfile.mkdtemp(prefix="cnnviz-test-cache-")  # exemplar scans (never ~/.cache)
 os.environ["CNNVIZ_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
