@@ -52,8 +52,9 @@ def live_model(module: nn.Module, *, input_shape: tuple[int, int, int] | None = 
     twin = copy_for_viewing(module) if copy else module
     name = type(module).__name__
     spec = user_spec(twin, Path(name), "a model from Python", input_shape=input_shape)
-    spec = replace(spec, weights=f"{LIVE_PREFIX}{name}", family="python",
-                   notes=tuple(n for n in spec.notes if "was loaded as code" not in n))
+    notes = tuple(n.replace("--input-shape C,H,W", "input_shape=(C, H, W)") for n in spec.notes
+                  if "was loaded as code" not in n)  # (said in the words of the Python call)
+    spec = replace(spec, weights=f"{LIVE_PREFIX}{name}", family="python", notes=notes)
     spec = with_overrides(spec, mean=tuple(mean) if mean is not None else None,
                           std=tuple(std) if std is not None else None, preprocess=preprocess)
     if class_names is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushButton, QSpinBox, QToolBar, QWidget
 
 from cnnviz.core.models.device import available_devices
-from cnnviz.core.models.live import is_live_name
+from cnnviz.core.models.live import LIVE_PREFIX, is_live_name
 from cnnviz.core.models.timm_models import TIMM_MODELS
 from cnnviz.core.models.zoo import registry, weights_present
 from cnnviz.qt.controller import Controller
@@ -92,8 +92,11 @@ class ModelBar(QToolBar):
         """Draw the state (a session, a fallback or the controller may have changed it)."""
         index = self.model_box.findData(state.model)
         if index < 0:
-            kind = "python" if is_live_name(state.model) else "code" if ".py:" in state.model else "file"
-            self.model_box.addItem(f"{Path(state.model).name} ({kind})", state.model)
+            if is_live_name(state.model):
+                label = f"{state.model.removeprefix(LIVE_PREFIX)} (from Python)"
+            else:
+                label = f"{Path(state.model).name} ({'code' if '.py:' in state.model else 'file'})"
+            self.model_box.addItem(label, state.model)
             index = self.model_box.count() - 1
         self.model_box.setCurrentIndex(index)
         if self.device_box.findText(state.device) >= 0:
