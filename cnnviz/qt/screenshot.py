@@ -37,6 +37,8 @@ def arm_screenshot(app: App, args: argparse.Namespace, session: dict[str, bool],
             return False
         if window.view_key == "explain" and app.explain.view.last is None:
             return False
+        if app.looks_for is not None and app.looks_for.isVisible() and not app.looks_for.ready:
+            return False  # the "what it looks for" dock, when it is open, with its channel's study
         if args.tour and not (app.tour.active and controller.last_frame is not None):
             return False
         if args.session and not (session["opened"] or window.banner.isVisible()):

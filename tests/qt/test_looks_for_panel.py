@@ -79,3 +79,13 @@ def test_whole_stage_shows_every_channels_picture(app, qtbot):
     qtbot.waitUntil(lambda: _settled(panel, 0) and panel.feature_caption.text().startswith("every channel"),
                     timeout=WAIT)
     assert panel.feature.pixmap().width() > small
+
+
+def test_the_dock_is_remembered_open(make_app, qtbot):
+    first = make_app()
+    panel = _open(first)
+    qtbot.waitUntil(lambda: panel.ready, timeout=WAIT)
+    first.window.close()  # (closing the window must not count as closing the dock)
+    second = make_app()
+    assert second.looks_for.isVisible()
+    qtbot.waitUntil(lambda: second.looks_for.ready and second.looks_for.study is not None, timeout=WAIT)

@@ -45,6 +45,7 @@ TILES = 9
 FEATURE_PX = 140
 TILE_PX = 60
 SETTINGS = FeatureSettings(steps=128)
+SHOWN_KEY = "looks_for/shown"  # whether the dock was open when the app last ran
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class LooksForPanel(QWidget):
         self._data: ArrayDataset | None = None
         self._spec: ModelSpec | None = None
         self._last_max: float | None = None
+        self._closing = False
         self.title = QLabel("Select a channel (click a map) to see what it looks for.")
         self.title.setFont(bold_font())
         self.title.setWordWrap(True)
@@ -124,6 +126,24 @@ class LooksForPanel(QWidget):
     def stage(self) -> str | None:
         last = self.controller.last_frame
         return self.controller.state.stage or (last.selected if last is not None else None)
+
+    @property
+    def ready(self) -> bool:
+        """What is shown answers the current question (``--screenshot`` waits for it), or the question waits
+        for a "Compute" click (a large model)."""
+        ask, study = self._ask, self.study
+        if not self.automatic:
+            return True
+        return ask is not None and study is not None and (study.stage, study.channel) == (ask.stage, ask.channel) \
+            and not self.progress.isVisible()
+
+    def remember(self, shown: bool) -> None:
+        """The dock opened or closed (not: the window closing, which hides it too)."""
+        if not self._closing:
+            self.controller.settings.q.setValue(SHOWN_KEY, "true" if shown else "false")
+
+    def window_closing(self) -> None:
+        self._closing = True
 
     @property
     def automatic(self) -> bool:
@@ -260,18 +280,20 @@ class LooksForPanel(QWidget):
 
 
 def add_dock(window: QMainWindow, controller: Controller) -> LooksForPanel:
-    """The panel in a dock beside the views, named for Export. It starts hidden (View > What it looks for,
-    or Ctrl+L, shows it): while it is shown every channel or stage change costs the one worker a job, and
-    the live view waits for it."""
+    """The panel in a dock beside the views, named for Export. It starts hidden the first time (View > What
+    it looks for, or Ctrl+L, shows it; the app remembers): while it is shown every channel or stage change
+    costs the one worker a job, and the live view waits for it."""
     panel = LooksForPanel(controller)
     dock = QDockWidget("What it looks for", window)
     dock.setObjectName("looks-for")
     dock.setWidget(panel)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    dock.hide()
+    dock.setVisible(str(controller.settings.q.value(SHOWN_KEY, "false")).lower() == "true")
     action = dock.toggleViewAction()
     action.setShortcut(QKeySequence("Ctrl+L"))
     action.setToolTip("The selected channel's optimised input and its best dataset patches")
+    action.toggled.connect(panel.remember)
+    window.closing.connect(panel.window_closing)  # type: ignore[attr-defined]
     window.menu("&View").addAction(action)  # type: ignore[attr-defined]
     window.add_panel("what it looks for", panel)  # type: ignore[attr-defined]
     return panel
