@@ -131,3 +131,37 @@ def test_unknown_stage_channel_or_objective_is_a_sentence(lenet):
         visualise(lenet, "relu2", settings=FeatureSettings(objective="dream"))
     with pytest.raises(StudyError, match="no positions"):
         visualise(lenet, "fc1", settings=FeatureSettings(objective="neuron"))
+
+
+class _Branchy(torch.nn.Module):
+    """A model torch.fx cannot trace (its forward branches on the data): capture falls back to hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.relu = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(4 * 26 * 26, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.conv(x))
+        if x.sum() > 0:
+            x = x * 1.0
+        return self.fc(x.flatten(1))
+
+
+def test_a_model_fx_cannot_trace_is_optimised_through_hooks():
+    from cnnviz.core.models.zoo import ModelSpec
+
+    torch.manual_seed(0)
+    model = _Branchy().eval()
+    model.cnnviz_spec = ModelSpec("branchy", "branchy", (1, 28, 28), (0.5,), (0.5,), ("a", "b", "c"))
+    assert not cnnviz.capture(model, torch.zeros(1, 28, 28)).traced
+    start = visualise(model, "relu", [0, 1], FeatureSettings(steps=1))
+    result = visualise(model, "relu", [0, 1], FeatureSettings(steps=32))
+    assert all(after > before for after, before in zip(result.activations, start.activations, strict=True))
+    for k, channel in enumerate(result.channels):
+        stage = cnnviz.capture(model, result.inputs[k]).by_name("relu")
+        assert result.activations[k] == pytest.approx(float(stage.output[0, channel].mean()), rel=1e-5)
+    classes = visualise(model, None, settings=FeatureSettings(objective="class", steps=32))
+    assert classes.stage == "fc"
+    assert cnnviz.capture(model, classes.inputs).logits.argmax(1).tolist() == [0, 1, 2]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.core.engine.capture import Capture, capture
+from cnnviz.core.engine.capture import Capture, Stage, capture, capturer_for, module_kind
 from cnnviz.core.models.zoo import ModelSpec, spec_of
 from cnnviz.core.teach.study_common import (
     CancelCheck,
@@ -144,7 +144,9 @@ def _target(blank: Capture, stage: str | None, objective: str) -> tuple[str, int
         if blank.logits is None:
             raise StudyError("This model gives no class scores (logits) to maximise; use --objective channel.")
         name = next((s.name for s in reversed(blank.stages) if s.output is blank.logits), None)
-        return name or blank.stages[-1].name, int(blank.logits.shape[1])
+        if name is None:  # (hooks copy outputs: the last stage before the softmax capture adds)
+            name = [s.name for s in blank.stages if s.module is not None or s.name != "softmax"][-1]
+        return name, int(blank.logits.shape[1])
     if stage is None:
         raise StudyError("Give the stage whose channels to visualise (e.g. --stage conv2).")
     output = stage_of(blank, stage)
@@ -220,8 +222,8 @@ def _optimise(model: nn.Module, spec: ModelSpec, stage: str, channels: list[int]
             theta = _transforms(generators, jitter, height, width).to(device)
             grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
             seen = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-            value = _objective(capture(model, normalise(seen, spec), grad=True), stage, indices,
-                               settings.objective, ascent=True)
+            value = _objective(_with_grad(model, normalise(seen, spec)), stage, indices, settings.objective,
+                               ascent=True)
             (gradient,) = torch.autograd.grad(-value.sum(), [spectrum])
             spectrum.grad = gradient
             optimiser.step()
@@ -235,6 +237,35 @@ def _optimise(model: nn.Module, spec: ModelSpec, stage: str, channels: list[int]
             activations = _mean_activation(final, stage, indices)
     return [(inputs[k].cpu().contiguous(), pixels[k].cpu().numpy(), float(activations[k]), float(scores[k]))
             for k in range(len(channels))]
+
+
+def _with_grad(model: nn.Module, x: torch.Tensor) -> Capture:
+    """Every stage with its gradient path: the traced capture keeps it; for a model torch.fx cannot trace,
+    capture's hooks copy detached outputs, so hooks that keep them are used here, named as capture names
+    them (a module called twice: ``name``, ``name_1``)."""
+    if capturer_for(model).traced:
+        return capture(model, x, grad=True)
+    stages: list[Stage] = []
+    counts: dict[str, int] = {}
+
+    def hook(name: str) -> Callable:
+        def fire(module: nn.Module, _inputs: tuple, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                n = counts[name] = counts.get(name, -1) + 1
+                previous = stages[-1].name if stages else "input"
+                stages.append(Stage(name if n == 0 else f"{name}_{n}", module_kind(module), output, module, name,
+                                    (previous,)))
+        return fire
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules()
+               if name and not any(True for _ in module.children())]
+    try:
+        final = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    logits = final if isinstance(final, torch.Tensor) and final.dim() == 2 else None
+    return Capture(x, stages, logits, None, traced=False)
 
 
 def _mean_activation(result: Capture, stage: str, indices: torch.Tensor) -> torch.Tensor:
