@@ -125,7 +125,8 @@ def _caption(stage: Stage, inp: tuple[int, ...], last_linear: bool, classes: int
     if kind == "relu":
         return "ReLU", (f"{stage.name}: sets every negative value to zero and keeps the positive ones "
                         f"({_shape(out)}, no parameters). Without it, all the layers together would be one linear "
-                        "filter; with it the network can combine features.")
+                        "filter; with it the network can combine features. What a channel here responds to in "
+                        "general: click its map and open View > What it looks for (Ctrl+L).")
     if kind == "activation":
         name = type(stage.module).__name__ if stage.module is not None else stage.target
         return "Activation", f"{stage.name}: the non-linearity {name} applied to every value ({_shape(out)})."
