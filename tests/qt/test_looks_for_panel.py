@@ -89,3 +89,25 @@ def test_the_dock_is_remembered_open(make_app, qtbot):
     second = make_app()
     assert second.looks_for.isVisible()
     qtbot.waitUntil(lambda: second.looks_for.ready and second.looks_for.study is not None, timeout=WAIT)
+
+
+def test_a_large_model_waits_for_compute_and_stale_answers_are_dropped(qtbot, fake):
+    from cnnviz.core.data.datasets import load_samples
+    from cnnviz.core.models.zoo import get_spec
+    from cnnviz.qt.panels.looks_for_panel import LooksForPanel
+
+    panel = LooksForPanel(fake)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    fake.change(stage="layer1.0.conv1")
+    fake.dataset_loaded.emit(load_samples("mnist"))
+    fake.model_loaded.emit(get_spec("resnet18"), "")
+    assert fake.called("run_job") == [] and panel.compute.isVisible()
+    assert "Compute" in panel.title.text() and panel.ready  # (a screenshot need not wait for a click)
+    panel.compute.click()
+    ((kind, _fn, done, _failed),) = fake.called("run_job")
+    assert kind == "looks-for" and not panel.compute.isVisible() and panel.progress.isVisible()
+    fake.change(channel=3)  # another question before the answer came
+    done((object(), None, None))  # an older question's answer: dropped
+    assert panel.study is None and panel.compute.isVisible()

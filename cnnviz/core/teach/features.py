@@ -101,7 +101,7 @@ class FeatureResult:
 #: model -> {(weights version, stage, settings, channel): (input, pixels, activation, score)}; keyed weakly
 #: so results go with their model.
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple]] = weakref.WeakKeyDictionary()
-MAX_CACHED = 4096
+MAX_CACHED_VALUES = 1 << 25  # input values kept per model (x2 with the pixels: about 256 MB)
 
 
 def visualise(model: nn.Module, stage: str | None, channels: Sequence[int] | None = None,
@@ -130,8 +130,8 @@ def visualise(model: nn.Module, stage: str | None, channels: Sequence[int] | Non
             done += len(part)
             for key in [k for k in store if k[0] != version]:  # an edit: the old version's pictures are gone
                 del store[key]
-            if len(store) > MAX_CACHED:
-                store.clear()
+            if sum(entry[0].numel() for entry in store.values()) > MAX_CACHED_VALUES:
+                store.clear()  # (ResNet-50's 2,048 layer4 pictures alone are 300 M values)
             store.update({keys[c]: entry for c, entry in zip(part, entries, strict=True)})
     found = [store[keys[c]] for c in chosen]
     return FeatureResult(stage, settings.objective, chosen, torch.stack([f[0] for f in found]),

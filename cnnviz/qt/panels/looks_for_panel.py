@@ -160,8 +160,10 @@ class LooksForPanel(QWidget):
             return
         if self.automatic:
             self.request()
-        else:
+        elif self.stage is not None:
             self.compute.show()
+            self.title.setText(f"{self.stage} channel {self.controller.state.channel}: Compute optimises its "
+                               f"input and scans the dataset (slow for this model on a CPU).")
 
     def request(self) -> None:
         """Study the selected channel on the worker (and the whole stage's grid when it is shown)."""
