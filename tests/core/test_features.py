@@ -165,3 +165,18 @@ def test_a_model_fx_cannot_trace_is_optimised_through_hooks():
     classes = visualise(model, None, settings=FeatureSettings(objective="class", steps=32))
     assert classes.stage == "fc"
     assert cnnviz.capture(model, classes.inputs).logits.argmax(1).tolist() == [0, 1, 2]
+
+
+def test_many_channels_go_in_batches_and_a_full_cache_loses_nothing_asked_for(lenet, monkeypatch):
+    import cnnviz.core.teach.features as features
+
+    monkeypatch.setattr(features, "BATCH_VALUES", 3 * 28 * 28)  # 3 channels a batch
+    monkeypatch.setattr(features, "MAX_CACHED_VALUES", 4 * 28 * 28)  # less than one request holds
+    seen: list[tuple[int, int]] = []
+    model = copy.deepcopy(lenet)
+    result = visualise(model, "relu2", range(8), FeatureSettings(steps=2, seed=4),
+                       progress=lambda done, total: seen.append((done, total)))
+    assert result.channels == tuple(range(8)) and result.inputs.shape == (8, 1, 28, 28)
+    assert len(seen) == 3 * 2 and seen[-1] == (16, 16) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    one = visualise(model, "relu2", [7], FeatureSettings(steps=2, seed=4))  # cached (the last batch stayed)
+    assert torch.equal(one.inputs[0], result.inputs[7])

@@ -120,22 +120,21 @@ def visualise(model: nn.Module, stage: str | None, channels: Sequence[int] | Non
     if store is None:
         store = _CACHE[model] = {}
     keys = {c: (version, stage, settings, c) for c in chosen}
-    todo = [c for c in chosen if keys[c] not in store]
-    if todo:
-        batch = max(1, BATCH_VALUES // math.prod(spec.input_shape))
-        done = 0
-        for start in range(0, len(todo), batch):
-            part = todo[start:start + batch]
-            entries = _optimise(model, spec, stage, part, settings, progress, cancelled, done, len(todo))
-            done += len(part)
-            for key in [k for k in store if k[0] != version]:  # an edit: the old version's pictures are gone
-                del store[key]
-            if sum(entry[0].numel() for entry in store.values()) > MAX_CACHED_VALUES:
-                store.clear()  # (ResNet-50's 2,048 layer4 pictures alone are 300 M values)
-            store.update({keys[c]: entry for c, entry in zip(part, entries, strict=True)})
-    found = [store[keys[c]] for c in chosen]
-    return FeatureResult(stage, settings.objective, chosen, torch.stack([f[0] for f in found]),
-                         np.stack([f[1] for f in found]), tuple(f[2] for f in found), tuple(f[3] for f in found))
+    found = {c: store[keys[c]] for c in chosen if keys[c] in store}
+    todo = [c for c in chosen if c not in found]
+    batch = max(1, BATCH_VALUES // math.prod(spec.input_shape))
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        entries = _optimise(model, spec, stage, part, settings, progress, cancelled, start, len(todo))
+        found.update(zip(part, entries, strict=True))
+        for key in [k for k in store if k[0] != version]:  # an edit: the old version's pictures are gone
+            del store[key]
+        if sum(entry[0].numel() for entry in store.values()) > MAX_CACHED_VALUES:
+            store.clear()  # (ResNet-50's 2,048 layer4 pictures alone are 300 M values)
+        store.update({keys[c]: entry for c, entry in zip(part, entries, strict=True)})
+    rows = [found[c] for c in chosen]
+    return FeatureResult(stage, settings.objective, chosen, torch.stack([r[0] for r in rows]),
+                         np.stack([r[1] for r in rows]), tuple(r[2] for r in rows), tuple(r[3] for r in rows))
 
 
 def _target(blank: Capture, stage: str | None, objective: str) -> tuple[str, int]:
