@@ -70,6 +70,13 @@ def test_clicking_a_channel_fills_the_panel_and_a_kernel_edit_invalidates_it(app
     assert not np.array_equal(panel.study.feature, study.feature)  # the edited filter wants something else
     assert [e.index for e in panel.study.exemplars] != [e.index for e in study.exemplars]
 
+    controller.select_stage("relu2")
+    controller.select_channel(12)
+    qtbot.waitUntil(lambda: _settled(panel, 12) and panel.study.stage == "relu2", timeout=WAIT)
+    controller.select_stage("pool1")  # 6 channels: channel 12 is clamped to 5, as the maps clamp it
+    qtbot.waitUntil(lambda: _settled(panel, 5) and panel.study.stage == "pool1", timeout=WAIT)
+    assert not app.window.banner.isVisible()
+
 
 def test_whole_stage_shows_every_channels_picture(app, qtbot):
     panel = _open(app)

@@ -128,6 +128,16 @@ class LooksForPanel(QWidget):
         return self.controller.state.stage or (last.selected if last is not None else None)
 
     @property
+    def channel(self) -> int:
+        """The selected channel, clamped to the stage's channels as the frame clamps it (a channel chosen on
+        a wider stage stays in the state when a narrower one is selected)."""
+        channel, last, stage = self.controller.state.channel, self.controller.last_frame, self.stage
+        info = next((s for s in last.stages if s.name == stage), None) if last is not None else None
+        if info is not None and info.shape:
+            channel = min(channel, info.shape[0] - 1)
+        return max(0, channel)
+
+    @property
     def ready(self) -> bool:
         """What is shown answers the current question (``--screenshot`` waits for it), or the question waits
         for a "Compute" click (a large model)."""
@@ -162,7 +172,7 @@ class LooksForPanel(QWidget):
             self.request()
         elif self.stage is not None:
             self.compute.show()
-            self.title.setText(f"{self.stage} channel {self.controller.state.channel}: Compute optimises its "
+            self.title.setText(f"{self.stage} channel {self.channel}: Compute optimises its "
                                f"input and scans the dataset (slow for this model on a CPU).")
 
     def request(self) -> None:
@@ -171,7 +181,7 @@ class LooksForPanel(QWidget):
         if stage is None or data is None:
             return
         self.compute.hide()
-        self._ask = ask = _Ask(self._generation, stage, self.controller.state.channel)
+        self._ask = ask = _Ask(self._generation, stage, self.channel)
         self.studies_asked += 1
         self.progress.setValue(0)
         self.progress.show()
@@ -263,7 +273,7 @@ class LooksForPanel(QWidget):
         """The current input's maximum on the channel (the frame holds the selected stage's values)."""
         if not self.isVisible():
             return
-        channel = self.controller.state.channel
+        channel = self.channel
         values = result.hover.values if result.hover is not None else None
         ok = values is not None and values.ndim >= 1 and 0 <= channel < values.shape[0]
         self._last_max = float(values[channel].max()) if ok and values is not None else None
