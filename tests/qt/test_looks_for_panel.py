@@ -55,6 +55,7 @@ def test_clicking_a_channel_fills_the_panel_and_a_kernel_edit_invalidates_it(app
     assert study.stage == "conv1" and panel.title.text() == "What conv1 channel 4 looks for"
     assert not panel.feature.pixmap().isNull() and study.feature.shape == (28, 28)
     expected = scan(cnnviz.load_model("lenet5-mnist", "cpu"), load_samples("mnist"), "conv1", top=9).top(4)
+    app.inputs.draw_demo(3)  # an input that excites it somewhat
     assert [e.index for e in study.exemplars] == [e.index for e in expected]
     assert all(not tile.pixmap().isNull() for tile in panel.tiles)
     names = load_samples("mnist").class_names
@@ -62,6 +63,13 @@ def test_clicking_a_channel_fills_the_panel_and_a_kernel_edit_invalidates_it(app
     assert "of 200 in samples-mnist" in panel.exemplars_title.text()
     qtbot.waitUntil(lambda: "excites channel 4 at" in panel.rank.text(), timeout=WAIT)
     assert panel.rank.text().endswith("% of its best dataset sample")
+    from cnnviz.core.engine.preprocess import prepare
+
+    model = cnnviz.load_model("lenet5-mnist", "cpu")
+    x = prepare(controller.current_input(), model.cnnviz_spec).tensor
+    value = float(cnnviz.capture(model, x).by_name("conv1").output[0, 4].max())
+    wanted = f"this input excites channel 4 at {100 * value / expected[0].value:.0f} % of its best dataset sample"
+    qtbot.waitUntil(lambda: panel.rank.text() == wanted, timeout=WAIT)  # (once the drawn 3's frame is in)
 
     asked = panel.studies_asked
     controller.edit_filter(FilterEdit("conv1", "conv1", 4, np.array([[1.0, 0.0, -1.0]] * 3, np.float32)))

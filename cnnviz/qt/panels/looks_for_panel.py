@@ -241,6 +241,7 @@ class LooksForPanel(QWidget):
             else:
                 tile.clear()
                 caption.setText("")
+        self._read_max(self.controller.last_frame)
         self._show_rank()
 
     def _show_rank(self) -> None:
@@ -270,17 +271,23 @@ class LooksForPanel(QWidget):
         self.invalidate()
 
     def _frame_shown(self, result: FrameResult) -> None:
-        """The current input's maximum on the channel (the frame holds the selected stage's values)."""
+        """The current input's place on the scale, on frames that carry the details (reading the stage's
+        values copies them to the host)."""
         if not self.isVisible():
             return
-        channel = self.channel
-        values = result.hover.values if result.hover is not None else None
-        ok = values is not None and values.ndim >= 1 and 0 <= channel < values.shape[0]
-        self._last_max = float(values[channel].max()) if ok and values is not None else None
-        if self.study is not None and result.selected != self.study.stage:
-            self._last_max = None
-        self._show_rank()
+        if self.study is not None and result.detail:
+            self._read_max(result)
+            self._show_rank()
         self._maybe_request()
+
+    def _read_max(self, result: FrameResult | None) -> None:
+        """The channel's maximum on the input of ``result`` (None unless it shows the study's stage)."""
+        study, self._last_max = self.study, None
+        if study is None or result is None or result.hover is None or result.selected != study.stage:
+            return
+        values = result.hover.values
+        if values.ndim >= 1 and 0 <= study.channel < values.shape[0]:
+            self._last_max = float(values[study.channel].max())
 
     def _whole_toggled(self, on: bool) -> None:
         self.grid_shown = on
