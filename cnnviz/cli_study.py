@@ -150,7 +150,7 @@ def _cmd_exemplars(args: argparse.Namespace) -> int:
                       progress=bar)
     finally:
         bar.close()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for channel in check_channels(args.channels, result.channels, args.stage):
         path = out / f"{args.stage}-{channel}.png"
         write_png(path, patch_grid(result, data, spec, channel))

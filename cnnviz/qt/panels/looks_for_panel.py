@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShowEvent
@@ -199,7 +200,7 @@ class LooksForPanel(QWidget):
                 return ask, None, None
             return ask, study, grid
 
-        self.controller.run_job("looks-for", work, self._ready, self._failed)  # type: ignore[arg-type]
+        self.controller.run_job("looks-for", work, self._ready, self._failed)
 
     def _report(self, done: int, total: int) -> None:  # (on the worker thread)
         try:
@@ -209,7 +210,7 @@ class LooksForPanel(QWidget):
 
     # ---- results (GUI thread) --------------------------------------------------------------
     def _ready(self, result: object) -> None:
-        ask, study, grid = result  # type: ignore[misc]
+        ask, study, grid = cast(tuple[_Ask, ChannelStudy | None, object], result)
         if ask != self._ask:
             return  # an older question's answer
         self.progress.hide()
