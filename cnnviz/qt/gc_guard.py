@@ -8,11 +8,17 @@ imported torch._dynamo) or a crash. pyqtgraph's GarbageCollector disables automa
 and collects on a timer in the GUI thread instead; this module starts it with the first window
 and gives automatic collection back when the last one has shut down.
 
-A full collection walks every object the app holds (torch, pyqtgraph, the model): 80 ms on the
-2-core development VM, a visible stall every few seconds. ``settle`` collects once when a model
-has loaded and freezes the survivors (``gc.freeze``), so later full collections only walk what
-was made since: a few milliseconds. It then returns the freed pages to the system
-(``release_free_memory``): the heap otherwise keeps every model it has held resident.
+A full collection walks every object the app holds (torch, pyqtgraph, scikit-learn once the
+embedding map has imported it, the model): 270-430 ms on the 2-core development VM. So the first
+window freezes what exists when it opens (``gc.freeze``: the imported libraries and the app's
+long-lived objects, none of them garbage), and later collections walk only what was made since: the
+models, their traced copies, results. ``settle`` collects those when a model has loaded (the
+previous model's reference cycles, a traced GraphModule's among them, go then): 5 ms for ResNet-18
+and its capture, about 75 ms once scikit-learn has been imported since. It then returns the freed
+pages to the system (``release_free_memory``): the heap otherwise keeps every model it has held
+resident. (Freezing again after each load, as this module first did, had to unfreeze everything at
+the next load to free the previous model's cycles: a full 0.4-0.7 s collection on every model switch,
+which the monkey test caught as GUI stalls over a second.)
 """
 
 from __future__ import annotations
@@ -32,18 +38,17 @@ def acquire() -> None:
     global _collector, _users
     if _users == 0:
         _collector = GarbageCollector(interval=0.5)
+        gc.collect()
+        gc.freeze()  # what exists before any model: the libraries and the app (see the module's docstring)
     _users += 1
 
 
 def settle() -> None:
-    """Call on the GUI thread after a model loads: collect now (nobody is drawing yet), then leave the
-    long-lived objects out of later collections. Objects freed by reference counting still go at once;
-    only cycles among the frozen ones wait for the next ``settle`` (the previous model's, for example)."""
+    """Call on the GUI thread after a model loads: collect what was made since the window opened (the
+    previous model's cycles among it) now, while nobody is drawing yet; then hand freed memory back."""
     if _collector is None:
         return
-    gc.unfreeze()
     gc.collect()
-    gc.freeze()
     release_free_memory()  # what the previous model held goes back to the system (see engine.memory)
 
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDockWidget,
     QLabel,
     QMainWindow,
     QMenu,
@@ -253,6 +254,9 @@ class MainWindow(QMainWindow):
             popup.close()
             popup = QApplication.activePopupWidget()
         self.closing.emit()  # the parts stop what they run (recording, training, the camera)
+        for dock in self.findChildren(QDockWidget):  # a floating dock is a window of its own: it goes too
+            if dock.isFloating():
+                dock.hide()
         self.controller.shutdown()
         gc_guard.release()
 
