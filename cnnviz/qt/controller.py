@@ -94,6 +94,7 @@ class Controller(ModelLoading, QObject):
         self._detail_timer.setInterval(int(cadence.DETAIL_INTERVAL * 1000))
         self._detail_timer.timeout.connect(lambda: self.refresh(detail=True, again=True))
         self.gate = PaintGate(worker.submit, self)  # on the CPU, the next frame waits for the last one's paint
+        worker.input_waiting = self.gate.holding  # (so a detail frame hands its refresh on, as cadence says)
         self.followers = Followers(worker.submit, self)
         self._next: dict[str, object] = {}  # the latest unshown result of each kind (frame, lab)
         self._shut = False

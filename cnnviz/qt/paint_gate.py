@@ -45,6 +45,10 @@ class PaintGate(QObject):
         self.in_flight = True
         self._submit(request)
 
+    def holding(self) -> bool:
+        """Whether a newer request waits here (asked from the worker thread: a plain read, a hint)."""
+        return self.held is not None
+
     def reset(self, enabled: bool) -> None:
         """A new model (on the CPU or not): nothing in flight, nothing held."""
         self.enabled = enabled
