@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QDockWidget,
     QLabel,
     QMainWindow,
@@ -257,6 +258,9 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):  # a floating dock is a window of its own: it goes too
             if dock.isFloating():
                 dock.hide()
+        for dialog in self.findChildren(QDialog):  # and so does a form left open (Open model...)
+            if dialog.isVisible():
+                dialog.reject()
         self.controller.shutdown()
         gc_guard.release()
 

@@ -144,3 +144,11 @@ def test_a_bad_code_reference_is_a_message_and_the_previous_model_stays(make_app
     assert fragment in errors[-1], errors
     assert controller.spec.name == "lenet5-mnist" and controller.state.model == "lenet5-mnist"
     assert app.window.banner.isVisible() and fragment in app.window.banner.text()
+
+
+def test_a_form_left_open_goes_with_the_window(make_app, net_file):
+    app = make_app()
+    dialog = app.window.findChild(ModelBar).ask_about(str(net_file))
+    assert dialog.isVisible()
+    app.window.close()
+    assert not dialog.isVisible()  # (the fixture fails a test that leaves a top-level window open)
