@@ -57,15 +57,24 @@ def _add_code_options(parser: argparse.ArgumentParser) -> None:
                         help="how an image is prepared: digit (ink crop, centring), resize, imagenet (crop)")
 
 
+MODEL_HELP = ("zoo name (see 'cnnviz models'), a model file (.safetensors, .pt, .pth, .pt2, .onnx), or code: "
+              "FILE.py:NAME or package.module:NAME (a class or a function returning a network)")
+
+
 def _add_model_options(parser: argparse.ArgumentParser, required: bool = False,
-                       default: str | None = "lenet5-mnist") -> None:
-    parser.add_argument("--model", "-m", required=required, default=None if required else default,
-                        help="zoo name (see 'cnnviz models'), a model file (.safetensors, .pt, .pth, .pt2), or code: "
-                        "FILE.py:NAME or package.module:NAME (a class or a function returning a network)")
+                       default: str | None = "lenet5-mnist", positional: bool = False, device: bool = True) -> None:
+    """The model and everything that opens it; ``positional``: the model is the command's first argument
+    (``cnnviz summary MODEL``), not ``--model``; ``device`` False where the command runs on the CPU."""
+    if positional:
+        parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    else:
+        parser.add_argument("--model", "-m", required=required, default=None if required else default,
+                            help=MODEL_HELP)
     parser.add_argument("--arch", help="architecture of a state_dict file that does not name its own")
     parser.add_argument("--input-shape", type=_shape, help="C,H,W the model takes (default: the model's own)")
     _add_code_options(parser)
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    if device:
+        parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--untrained", action="store_true",
                         help="use random weights for ImageNet models whose weights are not on this machine")
     parser.add_argument("--trust-file", action="store_true",
@@ -108,20 +117,11 @@ def build_parser(families: Sequence[Callable[[Any], None]] = ()) -> argparse.Arg
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("summary", help="per-stage table of a model")
-    p.add_argument("model", help="zoo name, model file (.safetensors, .pt, .pth, .pt2) or code (FILE.py:NAME)")
-    p.add_argument("--input-shape", type=_shape, help="C,H,W (default: the model's own)")
-    p.add_argument("--arch")
-    p.add_argument("--untrained", action="store_true")
-    p.add_argument("--trust-file", action="store_true")
-    _add_code_options(p)
+    _add_model_options(p, positional=True, device=False)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("graph", help="the network as a graph of its stages: SVG, PNG or JSON")
-    p.add_argument("model", help="zoo name or model file")
-    p.add_argument("--input-shape", type=_shape, help="C,H,W (default: the model's own)")
-    p.add_argument("--arch")
-    p.add_argument("--untrained", action="store_true")
-    p.add_argument("--trust-file", action="store_true")
+    _add_model_options(p, positional=True, device=False)
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.svg, FILE.png or FILE.json")
 
     p = sub.add_parser("predict", help="classify images")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnnviz.cli_parser import _add_code_options, _positive, _shape, model_from_args
+from cnnviz.cli_parser import _add_model_options, _positive, model_from_args
 
 DATASET_CHOICES = ("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion")
 
@@ -31,27 +31,13 @@ def _channels(text: str) -> list[int]:
     return chosen
 
 
-def _add_model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="zoo name (see 'cnnviz models'), a model file (.safetensors, .pt, .pth, .pt2) or code "
-                        "(FILE.py:NAME, with --trust-file)")
-    parser.add_argument("--arch", help="architecture of a state_dict file that does not name its own")
-    parser.add_argument("--input-shape", type=_shape, help="C,H,W the model takes (default: the model's own)")
-    _add_code_options(parser)
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--untrained", action="store_true",
-                        help="random weights for ImageNet models whose weights are not on this machine")
-    parser.add_argument("--trust-file", action="store_true",
-                        help="allow a model that holds or is code (pickled module, TorchScript, FILE.py:NAME)")
-
-
 def add_parsers(sub: Any) -> None:  # noqa: ANN401 - (argparse's private sub-parsers action)
     """Add this family's sub-commands to the command line's sub-parsers."""
     p = sub.add_parser("features", help="inputs optimised to excite each channel of a stage (feature visualisation)",
                        description="Gradient ascent on the input, in a Fourier parameterisation with small random "
                        "transforms (as Lucid does), pixels kept in [0, 1]: one PNG per channel, grid.png, and "
                        "features.npz with channel_<c> = the model input (C, H, W, normalised as the model takes it).")
-    _add_model(p)
+    _add_model_options(p, positional=True)
     p.add_argument("--stage", help="stage whose channels to visualise (not needed for --objective class)")
     p.add_argument("--channels", type=_channels, help="e.g. 0-7,12 (default: all; for class: all classes)")
     p.add_argument("--steps", type=_positive, default=128, help="ascent steps (default 128)")
@@ -65,7 +51,7 @@ def add_parsers(sub: Any) -> None:  # noqa: ANN401 - (argparse's private sub-par
                        description="The top-k samples of every channel by its maximum over positions, with the box "
                        "in the input that the maximum sees (its receptive field): a grid PNG of patches per channel. "
                        "Scans are cached under --cache and made again when the weights change.")
-    _add_model(p)
+    _add_model_options(p, positional=True)
     p.add_argument("--stage", required=True)
     p.add_argument("--dataset", required=True, choices=DATASET_CHOICES)
     p.add_argument("--data-root", help="the dataset's folder (default: $CNNVIZ_DATA)")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnnviz.cli_parser import CliError, _add_code_options, _add_model_options, _positive, _shape, model_from_args
+from cnnviz.cli_parser import CliError, _add_model_options, _positive, model_from_args
 
 EMBED_DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder", "samples-mnist", "samples-fashion")
 
@@ -28,13 +28,7 @@ def add_parsers(sub: Any) -> None:  # noqa: ANN401 - (argparse's private sub-par
                        description="Every sample of a dataset through the model, its activation at one stage "
                        "(default: the one that feeds the classifier) projected to 2-D; points coloured by class, "
                        "misclassified ones as crosses.")
-    p.add_argument("model", help="zoo name or model file")
-    p.add_argument("--arch")
-    p.add_argument("--input-shape", type=_shape, help="C,H,W (default: the model's own)")
-    _add_code_options(p)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--untrained", action="store_true")
-    p.add_argument("--trust-file", action="store_true")
+    _add_model_options(p, positional=True)
     p.add_argument("--dataset", required=True, choices=EMBED_DATASETS)
     p.add_argument("--data-root", help="the dataset's folder (not needed for the shipped samples)")
     p.add_argument("--split", choices=("test", "train"), default="test")
