@@ -245,6 +245,47 @@ def model_files(canary_dir: Path) -> dict[str, bytes]:
     files["scripted.pt"] = script.getvalue()
     files.update({f"trunc{int(f * 100)}-scripted.pt": script.getvalue()[: int(len(script.getvalue()) * f)]
                   for f in TRUNCATIONS})
+    files.update(onnx_files())
+    return files
+
+
+def onnx_files() -> dict[str, bytes]:
+    """LeNet-5 as ONNX, damaged: truncations, bit flips, a tensor that claims a billion values, weights said
+    to lie outside the file's folder (none without the onnx extra: the route is then one sentence)."""
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        return {}
+    out = io.BytesIO()
+    with warnings.catch_warnings(), open(os.devnull, "w") as sink:
+        warnings.simplefilter("ignore")
+        stdout, sys.stdout = sys.stdout, sink
+        try:
+            torch.onnx.export(build_architecture("lenet5").eval(), (torch.zeros(1, 1, 28, 28),), out, dynamo=False)
+        finally:
+            sys.stdout = stdout
+    good = out.getvalue()
+    files = {k + ".onnx": v for k, v in _variants("lenet", good, flips=20).items()}
+    model = onnx.load_from_string(good)
+    huge = onnx.load_from_string(good)
+    first = huge.graph.initializer[0]
+    del first.dims[:]
+    first.dims.extend([10**9])
+    files["huge-dims.onnx"] = huge.SerializeToString()
+    outside = onnx.load_from_string(good)
+    tensor = outside.graph.initializer[0]
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.ClearField("raw_data")
+    for key, value in (("location", "../../../../etc/passwd"), ("offset", "0"), ("length", "64")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    files["external-outside.onnx"] = outside.SerializeToString()
+    node = helper.make_node("Conv", ["input", "missing_weight"], ["y"])
+    graph = helper.make_graph([node], "g", [model.graph.input[0]],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.zeros((1,), np.float32), "unused")])
+    files["dangling-input.onnx"] = helper.make_model(graph).SerializeToString()
     return files
 
 
@@ -346,6 +387,10 @@ def run_corpus(items: list[tuple[str, Path]], canaries: Path) -> Report:
     from cnnviz.core.models.zoo import registry
 
     registry()  # one-time start-up (imports, the zoo) is not what a refusal costs
+    try:
+        import onnx2torch  # noqa: F401 - (likewise: imported by the first ONNX file otherwise)
+    except ImportError:
+        pass
     report = Report()
     before = {p.name for p in canaries.iterdir()}
     for kind, path in items:

@@ -96,12 +96,12 @@ def _convert(proto: Any, path: Path) -> fx.GraphModule:  # noqa: ANN401
     import onnx2torch
     from onnx import version_converter
 
-    _static_reshapes(proto)
     try:
+        _static_reshapes(proto)
         return onnx2torch.convert(proto)
     except NotImplementedError as exc:
         first = exc
-    except Exception as exc:  # noqa: BLE001 - a malformed graph: say so in one line
+    except Exception as exc:  # noqa: BLE001 - a malformed graph or tensor: say so in one line
         raise ModelError(f"onnx2torch could not convert {path.name}: {short_error(exc)}") from None
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset > CONVERTIBLE_OPSET:
