@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -33,6 +33,7 @@ from cnnviz.core.models.zoo import ModelSpec
 from cnnviz.qt import cadence, gc_guard
 from cnnviz.qt.controller import Controller
 from cnnviz.qt.images import qimage_to_rgb
+from cnnviz.qt.paint_watch import PaintWatch
 from cnnviz.qt.settings import Settings
 from cnnviz.qt.state import ViewState
 from cnnviz.qt.widgets.readout import Readout
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         self._times: deque[float] = deque(maxlen=30)
         self._status_at = 0.0
         self._unpainted: FrameResult | None = None  # a frame result handed to the views, not painted yet
+        self._paint_watch = PaintWatch(self, self._painted)  # (not an event() override: see paint_watch)
         self.panels: dict[str, QWidget] = {"window": self}  # what Export can save, by name
         self.setWindowTitle("cnnviz")
         self.resize(1500, 920)
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
 
     def _frame_shown(self, result: FrameResult) -> None:
         self._unpainted = result
+        self._paint_watch.arm()
         now = time.perf_counter()
         self._times.append(now)
         while self._times and now - self._times[0] > 2.0:  # the rate over the last two seconds
@@ -194,13 +197,11 @@ class MainWindow(QMainWindow):
             self._status_at = now
             self.status_label.setText(f"{head} | forward {result.forward_ms:.1f} ms{rate}{note}")
 
-    def event(self, event: QEvent) -> bool:
-        handled = super().event(event)
-        if event.type() == QEvent.Type.UpdateRequest and self._unpainted is not None:
+    def _painted(self) -> None:
+        if self._unpainted is not None:
             result, self._unpainted = self._unpainted, None  # the window has painted the last result
             self.controller.painted()
             self.result_painted.emit(result)
-        return handled
 
     # ---- messages -------------------------------------------------------------------------
     def show_error(self, message: str) -> None:
