@@ -280,7 +280,9 @@ class Controller(ModelLoading, QObject):
         slow paint never builds a backlog (latest wins on this side of the worker too)."""
         first = kind not in self._next
         self._next[kind] = result
-        if first:
+        if first and kind == "frame" and self.gate.enabled:
+            self._show(kind)  # (behind the paint gate one frame is out at a time: nothing to wait for)
+        elif first:
             QTimer.singleShot(0, lambda: self._show(kind))
 
     def _show(self, kind: str) -> None:
