@@ -248,3 +248,48 @@ def test_a_broken_colour_profile_is_only_a_metadata_note(quiet_check):
 
 def test_a_clean_file_has_no_damage_note(quiet_check):
     assert decode_image(grey_png(16, 16), "clean.png").notes == []
+
+
+def _full_digit_path(monkeypatch) -> None:
+    """prepare_digit without its shortcut: the background opening always computed."""
+    from cnnviz.core.engine import preprocess
+
+    monkeypatch.setattr(preprocess, "_opens_to_zero", lambda small, k: False)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_digit_shortcuts_give_exactly_the_full_paths_result(monkeypatch, seed):
+    """A drawing on clean paper skips the background opening (it is zero there); pictures with a blob wider
+    than the opening or a photo's noise take the full path. Either way the model input and every step image
+    are the same to the bit, specks or not."""
+    rng = np.random.default_rng(seed)
+    canvas = np.full((280, 280), 255, np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        points = rng.integers(20, 260, (int(rng.integers(2, 6)), 2))
+        for a, b in zip(points, points[1:], strict=False):
+            cv2.line(canvas, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 0, int(rng.integers(6, 40)), cv2.LINE_AA)
+    if seed % 4 == 1:
+        canvas[int(rng.integers(0, 280)), int(rng.integers(0, 280))] = 0  # a speck
+    if seed % 4 == 2:
+        canvas[90:210, 90:210] = 0  # a blob wider than the opening
+    if seed % 4 == 3:
+        canvas = np.clip(canvas.astype(int) - rng.integers(0, 60, canvas.shape), 0, 255).astype(np.uint8)  # noise
+    fast = prepare_digit(canvas)
+    with monkeypatch.context() as patch:
+        _full_digit_path(patch)
+        full = prepare_digit(canvas)
+    assert np.array_equal(fast[0], full[0]) and fast[2] == full[2]
+    assert [name for name, _ in fast[1]] == [name for name, _ in full[1]]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(fast[1], full[1], strict=True))
+
+
+def test_a_drawing_on_clean_paper_takes_the_shortcut_and_a_photo_does_not():
+    from cnnviz.core.engine.preprocess import _opens_to_zero
+
+    canvas = np.zeros((64, 64), np.float32)
+    cv2.line(canvas, (10, 10), (50, 40), 1.0, 4)
+    assert _opens_to_zero(canvas, 17)
+    assert not _opens_to_zero(canvas + 0.01, 17)  # grey paper: a background to subtract
+    blob = canvas.copy()
+    blob[20:45, 20:45] = 1.0  # wider than the ellipse's inner square
+    assert not _opens_to_zero(blob, 17)
