@@ -4,8 +4,11 @@ result is not painted yet (latest wins), so a paint and the next forward pass ne
 
 PySide6 holds the GIL through Qt's paint calls, so a forward pass that overlaps a paint stalls between
 its ops. Flipped on and off inside one ResNet-18 bench run on the 2-core VM (when the gate sat in the
-worker): p50 46.1 -> 43.3 ms, 1 % fewer updates. Not on a GPU, where overlapping them is what lets the
-updates outrun the paint.
+worker): p50 46.1 -> 43.3 ms, 1 % fewer updates. Checked again once the window no longer held the GIL
+through its whole paint (cnnviz.qt.paint_watch): opening the gate when a result is handed to the views
+instead of when it has painted made draw-lenet's p50 8.6 -> 9.9 ms (three interleaved rounds), since the
+views' own paint methods are Python. Not on a GPU, where overlapping them is what lets the updates
+outrun the paint.
 """
 
 from __future__ import annotations
