@@ -9,12 +9,12 @@ and collects on a timer in the GUI thread instead; this module starts it with th
 and gives automatic collection back when the last one has shut down.
 
 A full collection walks every object the app holds (torch, pyqtgraph, scikit-learn once the
-embedding map has imported it, the model): 170-430 ms on the 2-core development VM, so none is made on
-the way in or out. The first window freezes what exists when it opens (``gc.freeze``: the imported libraries and the app's
-long-lived objects, none of them garbage), and later collections walk only what was made since: the
-models, their traced copies, results. ``settle`` collects those when a model has loaded (the
-previous model's reference cycles, a traced GraphModule's among them, go then): 5 ms for ResNet-18
-and its capture, about 75 ms once scikit-learn has been imported since. It then returns the freed
+embedding map has imported it, the model): 170-430 ms on the 2-core development VM, so none is made
+on the way in or out. The first window freezes what exists when it opens (``gc.freeze``: the imported
+libraries and the app's long-lived objects, none of them garbage), and later collections walk only
+what was made since: the models, their traced copies, results. ``settle`` collects those when a model
+has loaded (the previous model's reference cycles, a traced GraphModule's among them, go then): 5 ms
+for ResNet-18 and its capture, about 75 ms once scikit-learn has been imported since. It then returns the freed
 pages to the system (``release_free_memory``): the heap otherwise keeps every model it has held
 resident. (Freezing again after each load, as this module first did, had to unfreeze everything at
 the next load to free the previous model's cycles: a full 0.4-0.7 s collection on every model switch,
