@@ -148,3 +148,26 @@ def test_an_attack_made_inside_inference_mode(lenet, digits):
         x = digits[2].clone()  # an inference tensor, as a frame's input is there
         r = attack(lenet, x, "pgd", 0.3, steps=5)
     assert r.flipped and r.linf <= 0.3 + 1e-6
+
+
+def test_explain_and_compare_take_the_exact_adversarial_input(lenet, digits):
+    """The Attack view's "Use as input" hands the views the exact tensor: an explanation or comparison of it
+    speaks of the class the attack reached, which preparing its picture again can undo."""
+    from cnnviz.core.teach.compare import compare
+    from cnnviz.core.teach.explain import explain
+
+    results = attack_batch(lenet, digits[:40], "pgd", 0.3)
+    names = lenet.cnnviz_spec.class_names
+    undone = 0
+    for r in results:
+        if not r.flipped:
+            continue
+        picture = adversarial_picture(r)
+        reached = int(np.argmax(r.after))
+        exact = explain(lenet, picture, "saliency", tensor=r.adversarial)
+        assert exact.target == reached and abs(exact.probability - r.after[reached]) < 1e-5
+        again = explain(lenet, picture, "saliency")
+        undone += again.target != reached
+        side = compare(lenet, picture, picture, None, tensor_a=r.input, tensor_b=r.adversarial)
+        assert side.top_a[0][0] == names[int(np.argmax(r.before))] and side.top_b[0][0] == names[reached]
+    assert undone >= 1  # (the case this is for: the picture prepared again is not the attack's input)

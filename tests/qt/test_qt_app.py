@@ -203,3 +203,33 @@ def test_screenshot_command(tmp_path):
 
     image = read_image(out).rgb
     assert image.shape[0] > 400 and image.std() > 10
+
+
+def test_explain_and_compare_of_an_adversarial_input_use_the_exact_tensor(app, qtbot):
+    """After the Attack view's "Use as input", the explanation and the comparison are of the exact tensor the
+    attack made (its class), not of its picture prepared again (which, for this digit, undoes the attack)."""
+    import cnnviz
+    from cnnviz.core.data.datasets import load_samples
+    from cnnviz.core.data.imageio import to_rgb_uint8
+    from cnnviz.core.engine.inference import run_image
+    from cnnviz.core.engine.preprocess import prepare
+    from cnnviz.core.teach.adversarial import adversarial_picture, attack
+
+    model = cnnviz.load_model("lenet5-mnist", "cpu")  # (the same weights as the app's, on this thread)
+    names = model.cnnviz_spec.class_names
+    for image in load_samples("mnist").images[:60]:
+        result = attack(model, prepare(to_rgb_uint8(image), model.cnnviz_spec).tensor, "pgd", 0.3)
+        picture = adversarial_picture(result)
+        reached = names[int(np.argmax(result.after))]
+        if result.flipped and run_image(model, picture, 1).top[0][0] != reached:
+            break
+    else:
+        pytest.fail("no shipped digit whose attack the preparation undoes")
+    app.controller.use_model_input(picture, result.adversarial)
+    app.compare.pin_input()  # A: the adversarial input
+    app.controller.set_view("explain")
+    qtbot.waitUntil(lambda: app.explain.view.last is not None, timeout=WAIT)
+    assert app.explain.view.last.target_name == reached
+    app.controller.set_view("compare")
+    qtbot.waitUntil(lambda: app.compare.view.last is not None, timeout=WAIT)
+    assert app.compare.view.last.top_a[0][0] == reached and app.compare.view.last.top_b[0][0] == reached

@@ -45,19 +45,21 @@ def _tiles(maps: torch.Tensor, lut: np.ndarray, low: torch.Tensor, high: torch.T
 
 
 def compare(model: nn.Module, rgb_a: np.ndarray, rgb_b: np.ndarray | None, stage: str | None,
-            surgeon: Surgeon | None = None, magnitude_map: str = "viridis", k: int = 5) -> CompareResult:
-    """``rgb_b`` None: compare the trained weights (A) with the edited model (B) on ``rgb_a``."""
+            surgeon: Surgeon | None = None, magnitude_map: str = "viridis", k: int = 5,
+            tensor_a: torch.Tensor | None = None, tensor_b: torch.Tensor | None = None) -> CompareResult:
+    """``rgb_b`` None: compare the trained weights (A) with the edited model (B) on ``rgb_a``.
+    ``tensor_a`` / ``tensor_b``: the exact model input a picture stands for (an adversarial one), or None."""
     if rgb_b is None:
         mode = "edit"
-        after = run_image(model, rgb_a, k)
+        after = run_image(model, rgb_a, k, tensor=tensor_a)
         if surgeon is not None and surgeon.edited:
             with trained_weights(surgeon):
-                before = run_image(model, rgb_a, k)
+                before = run_image(model, rgb_a, k, tensor=tensor_a)
         else:
             before = after
     else:
         mode = "inputs"
-        before, after = run_image(model, rgb_a, k), run_image(model, rgb_b, k)
+        before, after = run_image(model, rgb_a, k, tensor=tensor_a), run_image(model, rgb_b, k, tensor=tensor_b)
     return _result(mode, before, after, stage, magnitude_map)
 
 

@@ -101,8 +101,10 @@ def _out_of_place(model: nn.Module) -> Iterator[None]:
 
 
 def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: int | None = None,
-            stage: str | None = None, magnitude_map: str = "magma", alpha: float = 0.85) -> Explanation:
-    """Attribute ``model``'s score for class ``target`` (None: the predicted class) to the input pixels."""
+            stage: str | None = None, magnitude_map: str = "magma", alpha: float = 0.85,
+            tensor: torch.Tensor | None = None) -> Explanation:
+    """Attribute ``model``'s score for class ``target`` (None: the predicted class) to the input pixels.
+    ``tensor``: the exact model input ``rgb`` is the picture of (an adversarial one), used as it is."""
     import os
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # captum imports pyplot: never a GUI backend on the worker
@@ -111,7 +113,7 @@ def explain(model: nn.Module, rgb: np.ndarray, method: str = "gradcam", target: 
     if method not in METHODS:
         raise CnnvizError(f"Unknown explanation {method!r}; choose one of {', '.join(METHODS)}.")
     spec = spec_of(model)
-    prediction = run_image(model, rgb, 1)  # the same preparation and capture as the live view
+    prediction = run_image(model, rgb, 1, tensor=tensor)  # the same preparation and capture as the live view
     captured = prediction.capture
     x = captured.input
     assert captured.probabilities is not None  # run_image refuses a model without class scores

@@ -4,6 +4,7 @@ side for the selected stage, following the input."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PySide6.QtGui import QKeySequence, QShortcut
 
 from cnnviz.core.teach.compare import compare
@@ -19,6 +20,7 @@ class CompareTab:
         self.controller = controller
         self.window = window
         self.pinned: np.ndarray | None = None
+        self.pinned_tensor: torch.Tensor | None = None
         self.view = CompareView()
         window.add_view("compare", self.view, "Compare",
                         "Two inputs, or trained vs edited model, side by side per stage.")
@@ -34,6 +36,7 @@ class CompareTab:
         if rgb is None:
             return
         self.pinned = rgb.copy()
+        self.pinned_tensor = self.controller.current_tensor()  # (an exact adversarial input stays exact as A)
         self.window.status_label.setText("Input pinned as A; change the input to compare (Compare tab).")
         if self.controller.state.compare_mode != "inputs":
             self.controller.set_options(compare_mode="inputs")
@@ -49,10 +52,13 @@ class CompareTab:
         if mode == "inputs" and self.pinned is None:
             self.view.title.setText("Pin an input as A first (button above, or P); then change the input.")
             return None
+        current = self.controller.current_tensor()
         a, b = (self.pinned, rgb) if mode == "inputs" else (rgb, None)
+        tensor_a, tensor_b = (self.pinned_tensor, current) if mode == "inputs" else (current, None)
         stage, cmap = state.stage, state.magnitude_map
 
         def work(loaded):  # noqa: ANN001, ANN202 - runs on the worker
-            return compare(loaded.model, a, b, stage, loaded.surgeon if b is None else None, cmap)
+            return compare(loaded.model, a, b, stage, loaded.surgeon if b is None else None, cmap,
+                           tensor_a=tensor_a, tensor_b=tensor_b)
 
         return Job("compare", work, self.view.show_result)

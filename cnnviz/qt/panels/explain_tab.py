@@ -43,9 +43,10 @@ class ExplainTab:
 
     def _job(self, state: ViewState, rgb: np.ndarray) -> Job:
         options = state.explain
+        tensor = self.controller.current_tensor()  # (the Attack view's exact input, not its picture prepared again)
 
         def work(loaded):  # noqa: ANN001, ANN202 - runs on the worker
-            return explain(loaded.model, rgb, options.method, options.target, options.layer, "magma")
+            return explain(loaded.model, rgb, options.method, options.target, options.layer, "magma", tensor=tensor)
 
         return Job("explain", work, self.view.show_explanation)
 
