@@ -345,8 +345,11 @@ class Controller(ModelLoading, QObject):
 
     # ---- tests and shutting down ----------------------------------------------------------
     def is_idle(self) -> bool:
-        """Nothing waits on the worker, nothing is held at the gate, no result is waiting to be shown."""
-        return self.worker.wait_idle(0) and self.gate.held is None and not self._next and not self.followers.busy
+        """Nothing waits on the worker, nothing is held at the gate, no result is on its way or waiting to be
+        shown. (The worker can be idle while its last result is still in Qt's queue for this thread: the gate's
+        in-flight flag stays up until the frame's done signal, which comes after its results, has arrived.)"""
+        return (self.worker.wait_idle(0) and not self.gate.in_flight and self.gate.held is None and not self._next
+                and not self.followers.busy)
 
     def join(self, timeout: float = 30.0) -> bool:
         """Block until the worker has run everything posted so far (the results still arrive by signal)."""
