@@ -49,6 +49,7 @@ class Controller(ModelLoading, QObject):
     image_opened = Signal(str)  # the path of an image file now used as the input
     dataset_loaded = Signal(object)  # ArrayDataset
     predictions_ready = Signal(object)  # predicted class index per dataset sample
+    sample_requested = Signal(int)  # a dataset sample by index, for the Dataset tab to show (and make the input)
     session_opened = Signal(object)  # the Session applied
     session_saved = Signal(str)
 
@@ -168,6 +169,12 @@ class Controller(ModelLoading, QObject):
 
     def load_dataset(self, name: str, root: str) -> None:
         input_jobs.load_dataset(self, name, root)
+
+    def choose_sample(self, index: int) -> None:
+        """Dataset sample ``index`` becomes the input, shown on the Dataset tab as if stepped to there
+        (the Embedding view's click): the tab's preview, position and true label follow."""
+        self.sample_requested.emit(index)
+        self.set_source("dataset")
 
     def scan_dataset(self, data: ArrayDataset) -> None:  # (the samples the model gets wrong)
         input_jobs.scan_dataset(self, data)

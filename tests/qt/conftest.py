@@ -164,7 +164,8 @@ class FakeController(QObject):
 
     INTENTS = ("select_stage", "select_channel", "set_in_channel", "set_options", "refresh", "load_model",
                "set_device", "set_lab", "edit_filter", "set_input", "set_source", "load_dataset", "scan_dataset",
-               "open_image", "use_image", "use_model_input", "set_view", "set_frozen", "follow", "run_job", "painted",
+               "open_image", "use_image", "use_model_input", "choose_sample", "set_view", "set_frozen", "follow",
+               "run_job", "painted",
                "save_session", "open_session", "shutdown")
 
     def __init__(self, state=None) -> None:  # noqa: ANN001

@@ -74,8 +74,6 @@ def test_the_map_is_made_only_while_shown_and_the_star_is_the_input(panel, fake,
 
 
 def test_a_click_on_a_dot_makes_its_sample_the_input(panel, fake, lenet, digits, qtbot):
-    from cnnviz.core.data.imageio import to_rgb_uint8
-
     fake.change(view="embedding")
     _run(fake, lenet, "embedding")
     emb = panel.view.map
@@ -83,9 +81,7 @@ def test_a_click_on_a_dot_makes_its_sample_the_input(panel, fake, lenet, digits,
     gaps = np.sort(np.linalg.norm(pixels[:, None] - pixels[None], axis=2), axis=1)[:, 1]
     row = int(np.argmax(gaps))  # the dot farthest from any other: a click there hits it alone
     qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=panel.view.position_of(row))
-    calls = fake.called("set_input")
-    assert len(calls) == 1 and calls[0][0] == "dataset" and calls[0][2] == {"select": True}
-    assert np.array_equal(calls[0][1], to_rgb_uint8(digits.images[int(emb.indices[row])]))
+    assert fake.called("choose_sample") == [(int(emb.indices[row]),)]  # (the Dataset tab shows it, as the input)
     panel.view.hovered.emit(row)  # (what hovering the dot emits)
     label = digits.class_names[int(digits.labels[int(emb.indices[row])])]
     assert panel.about.text().startswith(f"sample #{int(emb.indices[row])}: {label}")
@@ -132,3 +128,25 @@ def test_in_the_app_the_star_follows_the_drawing(app, qtbot):
     first = panel.view.current.point
     app.inputs.draw_demo(6)
     qtbot.waitUntil(lambda: panel.view.current is not None and panel.view.current.point != first, timeout=WAIT)
+
+
+def test_in_the_app_a_clicked_sample_is_the_input_and_the_dataset_tabs_sample(app, qtbot):
+    """The Embedding view's click goes through the Dataset tab: its preview, position and true label show the
+    sample that became the input, even one its misclassified filter hid."""
+    from cnnviz.core.data.imageio import to_rgb_uint8
+
+    app.window.show_view("embedding")
+    qtbot.waitUntil(lambda: app.embedding.ready, timeout=WAIT)
+    tab = app.inputs.dataset_panel
+    data = tab.data
+    index = len(data) - 3
+    tab.order = np.array([0, 1])  # (as if the filter showed only two other samples)
+    tab.misclassified.blockSignals(True)
+    tab.misclassified.setChecked(True)
+    tab.misclassified.blockSignals(False)
+    app.controller.choose_sample(index)
+    assert app.controller.state.source == "dataset" and not tab.misclassified.isChecked()
+    image, label = tab.current()
+    assert np.array_equal(image, data.images[index]) and label == int(data.labels[index])
+    assert f"(#{index} of {len(data)})" in tab.position.text()
+    assert np.array_equal(app.controller.current_input(), to_rgb_uint8(data.images[index]))

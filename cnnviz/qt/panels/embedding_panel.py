@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from cnnviz.core.data.datasets import ArrayDataset
-from cnnviz.core.data.imageio import to_rgb_uint8
 from cnnviz.core.engine.frame import FrameResult
 from cnnviz.core.models.zoo import ModelSpec
 from cnnviz.core.teach.embedding import METHOD_NAMES, METHODS, EmbeddingMap, Placement
@@ -242,4 +241,4 @@ class EmbeddingPanel(QWidget):
 
     def _clicked(self, row: int) -> None:
         if self.map is not None and self.data is not None:
-            self.controller.set_input("dataset", to_rgb_uint8(self.sample(row)), select=True)
+            self.controller.choose_sample(int(self.map.indices[row]))  # (the Dataset tab moves to it too)

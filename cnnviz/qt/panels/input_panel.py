@@ -81,6 +81,7 @@ class InputPanel(QWidget):
         controller.input_changed.connect(self._input_changed)
         controller.image_opened.connect(lambda path: self._fill_recent(self.settings.add_recent(path)))
         controller.dataset_loaded.connect(self.dataset_panel.set_data)
+        controller.sample_requested.connect(self.dataset_panel.show_sample)
         controller.predictions_ready.connect(self._predictions)
 
     # ---- layout -------------------------------------------------------------------------

@@ -124,6 +124,21 @@ class DatasetPanel(QWidget):
             self.index = int(self.rng.integers(len(self.order)))
             self._show()
 
+    def show_sample(self, index: int) -> None:
+        """Go to sample ``index`` of the dataset; the misclassified filter is left if it hides that one."""
+        if self.data is None or not 0 <= index < len(self.data):
+            return
+        where = np.nonzero(self.order == index)[0]
+        if not len(where):
+            self.misclassified.blockSignals(True)  # (unchecking would show the first sample on the way)
+            self.misclassified.setChecked(False)
+            self.misclassified.blockSignals(False)
+            self.scan_note.clear()
+            self.order = np.arange(len(self.data))
+            where = np.array([index])
+        self.index = int(where[0])
+        self._show()
+
     def _step(self, delta: int) -> None:
         if len(self.order):
             self.index = (self.index + delta) % len(self.order)
