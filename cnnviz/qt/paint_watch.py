@@ -24,6 +24,12 @@ class PaintWatch(QObject):
         super().__init__(window)
         self._on_painted = on_painted
         self.armed = False
+        # a zero timer of its own, not QTimer.singleShot: it dies with the window, so a paint just before
+        # the window is deleted never reports to a deleted window
+        self._after = QTimer(self)
+        self._after.setSingleShot(True)
+        self._after.setInterval(0)
+        self._after.timeout.connect(self._fire)
         window.installEventFilter(self)
 
     def arm(self) -> None:
@@ -33,8 +39,7 @@ class PaintWatch(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
         if self.armed and event.type() == QEvent.Type.UpdateRequest:
             self.armed = False
-            # the window paints when this event goes on; a zero timer runs once it has
-            QTimer.singleShot(0, self._fire)
+            self._after.start()  # the window paints when this event goes on; a zero timer runs once it has
         return False
 
     def _fire(self) -> None:
