@@ -134,3 +134,24 @@ def test_external_data_is_read_only_from_beside_the_file(capsys, tmp_path, origi
     onnx.save_model(model, str(tmp_path / "crafted.onnx"))
     code, _, err = run(capsys, "summary", str(tmp_path / "crafted.onnx"))
     assert code == 2 and "outside its own folder" in err and err.count("\n") == 1, err
+
+
+def test_the_stated_input_shape_is_read_without_converting(tmp_path, original):  # noqa: F811
+    """What the Open form shows for an ONNX file before loading it: the graph's own input shape, or None for a
+    file that cannot say (a damaged one, one without a fixed size); never an exception."""
+    from cnnviz.core.models import onnx_models
+
+    path = tmp_path / "net.onnx"
+    export(original, path, "legacy")
+    converted = []
+    real = onnx_models._convert
+    try:
+        onnx_models._convert = lambda *a: converted.append(a) or real(*a)  # (counts conversions)
+        assert onnx_models.onnx_input_shape(path) == (3, 32, 32)
+    finally:
+        onnx_models._convert = real
+    assert converted == []
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(path.read_bytes()[:200])
+    assert onnx_models.onnx_input_shape(damaged) is None
+    assert onnx_models.onnx_input_shape(tmp_path / "missing.onnx") is None

@@ -5,6 +5,7 @@ the file's code may run, and opens the network with the form's options."""
 from __future__ import annotations
 
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -152,3 +153,26 @@ def test_a_form_left_open_goes_with_the_window(make_app, net_file):
     assert dialog.isVisible()
     app.window.close()
     assert not dialog.isVisible()  # (the fixture fails a test that leaves a top-level window open)
+
+
+def test_an_onnx_files_stated_shape_is_the_fields_hint(bar, tmp_path):
+    """An ONNX file is data: its input shape is read on the worker once the form is open, and shown as the
+    empty field's hint (what loading will use unless the field says otherwise)."""
+    pytest.importorskip("onnx")
+    from cnnviz.core.models.zoo import build_architecture
+
+    path = tmp_path / "lenet.onnx"
+    with warnings.catch_warnings():  # (the exporter's own deprecation notes)
+        warnings.simplefilter("ignore")
+        torch.onnx.export(build_architecture("lenet5").eval(), (torch.zeros(1, 1, 28, 28),), str(path), dynamo=False)
+    widget, controller = bar
+    dialog = widget.ask_about(str(path))
+    try:
+        ((kind, read, done),) = controller.called("run_job")  # (on the worker, not the GUI thread)
+        assert kind == "stated-shape" and dialog.shape.text() == ""
+        done(read(None))
+        assert dialog.shape.placeholderText().startswith("1,28,28 (") and dialog.shape.text() == ""
+    finally:
+        dialog.reject()
+    done((3, 9, 9))  # a late answer for a form already closed changes nothing
+    assert dialog.shape.placeholderText().startswith("1,28,28 (")

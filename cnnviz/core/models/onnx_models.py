@@ -57,6 +57,20 @@ def load_onnx(path: Path) -> tuple[nn.Module, tuple[int, int, int] | None]:
     return _tidy(module, proto), shape
 
 
+def onnx_input_shape(path: Path) -> tuple[int, int, int] | None:
+    """The input shape (C, H, W) an ONNX file's graph states, read without converting or running anything
+    (the Open form shows it); None when it states none, or when the file cannot say (loading says why)."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    with quiet():
+        try:
+            return _input_shape(onnx.load(str(path), load_external_data=False), path)
+        except Exception:  # noqa: BLE001 - a damaged or unusual file: the load that follows gives the sentence
+            return None
+
+
 def _load_external_data(proto: Any, path: Path) -> None:  # noqa: ANN401 - (onnx's ModelProto)
     """Weights kept in files beside the model (large exports): read only files that are in the model's
     own folder and are regular files, so a crafted location cannot make cnnviz read anything else."""

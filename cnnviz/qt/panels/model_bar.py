@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QLabel, QPushBu
 
 from cnnviz.core.models.device import available_devices
 from cnnviz.core.models.live import LIVE_PREFIX, is_live_name
+from cnnviz.core.models.onnx_models import onnx_input_shape
 from cnnviz.core.models.timm_models import TIMM_MODELS
 from cnnviz.core.models.zoo import registry, weights_present
 from cnnviz.qt.controller import Controller
@@ -79,6 +80,12 @@ class ModelBar(QToolBar):
         dialog = self.dialog = OpenModelDialog(path, self.controller.settings.model_options(path), self.window())
         dialog.accepted.connect(self._form_accepted)
         dialog.open()
+        if Path(path).suffix.lower() == ".onnx":  # (an ONNX file is data: its graph can be read before any trust)
+            def stated(shape: object) -> None:
+                if self.dialog is dialog and dialog.isVisible():
+                    dialog.show_stated_shape(shape)  # type: ignore[arg-type]
+
+            self.controller.run_job("stated-shape", lambda _loaded: onnx_input_shape(Path(path)), stated)
         return dialog
 
     def _form_accepted(self) -> None:

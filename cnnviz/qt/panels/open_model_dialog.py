@@ -2,8 +2,9 @@
 
 It asks only what a file cannot say for itself (which network in a Python file, its weights, the
 input shape, class names, normalisation, how to prepare an image), pre-filled with what it can
-guess without running anything (the names a .py file defines, read by parsing it) and with the
-answers last given for that file. Empty fields mean "what the model says, or cnnviz's guess".
+guess without running anything (the names a .py file defines, read by parsing it; the input shape
+an ONNX graph states, read on the worker once the form is open) and with the answers last given for
+that file. Empty fields mean "what the model says, or cnnviz's guess".
 Whether the file's code may run is asked afterwards, once per file, when loading needs it.
 """
 
@@ -53,6 +54,7 @@ class OpenModelDialog(QDialog):
         super().__init__(parent)
         self.path = path
         self.setWindowTitle(f"Open {Path(path).name}")
+        self.setMinimumWidth(520)  # (the hints are sentences: narrower, they were cut off)
         self.result_ref = path
         self.result_options = ModelOptions()
         known = ModelOptions.from_json(remembered or {})
@@ -111,6 +113,11 @@ class OpenModelDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
+
+    def show_stated_shape(self, shape: tuple[int, int, int] | None) -> None:
+        """The input shape the file states (read on the worker, after the form opened): the empty field's hint."""
+        if shape is not None:
+            self.shape.setPlaceholderText(f"{','.join(map(str, shape))} (C,H,W, from the model)")
 
     def _file_field(self, what: str, pattern: str) -> tuple[QLineEdit, QWidget]:
         """A line edit with a Browse button: the edit, and the row that holds both."""
