@@ -119,15 +119,17 @@ def _cmd_features(args: argparse.Namespace) -> int:
 def _cmd_exemplars(args: argparse.Namespace) -> int:
     from cnnviz.core.data.datasets import default_root, load_dataset
     from cnnviz.core.data.imageio import write_png
+    from cnnviz.core.engine.preprocess import prepare
     from cnnviz.core.models.zoo import spec_of
     from cnnviz.core.teach.exemplars import default_cache_dir, patch_grid, scan
     from cnnviz.core.teach.study_common import check_channels
 
     model = _load(args)
     spec = spec_of(model)
-    channels_in, height, width = spec.input_shape
+    # a folder's pictures become what the model sees, by its own preparation (a photo resized and cropped,
+    # a drawn digit centred), as in the app: squashed to the model's size they were distorted
     data = load_dataset(args.dataset, args.data_root or default_root(), args.split == "train",
-                        size=(width, height), grey=channels_in == 1)
+                        prepare=lambda rgb: prepare(rgb, spec).model_view)
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     out = _folder(args.out)
     bar = _Bar("exemplars", "sample")

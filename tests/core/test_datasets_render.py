@@ -145,3 +145,28 @@ def test_large_layers_are_averaged_down_and_hover_still_maps_back():
     bright = np.argwhere(tile.sum(2) != tile[0, 0].sum())
     assert bright.min(0).tolist() == [50, 20] and bright.max(0).tolist() == [54, 24]
     assert layout.to_tile(104, 44) == (52.0, 22.0, 0.5)
+
+
+def test_a_folder_of_photos_can_be_prepared_as_the_model_sees_them(tmp_path):
+    """With a model's preparation (cnnviz exemplars does this), wide photos are resized and centre-cropped as
+    the app crops them, not squashed: of a red | green | blue photo an ImageNet model sees mostly green."""
+    from cnnviz.core.engine.preprocess import prepare
+    from cnnviz.core.models.zoo import get_spec
+
+    spec = get_spec("resnet18")
+    wide = np.zeros((60, 180, 3), np.uint8)
+    wide[:, :60, 0] = wide[:, 60:120, 1] = wide[:, 120:, 2] = 255
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_png(tmp_path / name / "wide.png", wide)
+        write_png(tmp_path / name / "tall.png", wide.transpose(1, 0, 2).copy())  # (another size: no common one)
+    data = load_dataset("folder", tmp_path, train=False, prepare=lambda rgb: prepare(rgb, spec).model_view)
+    assert data.images.shape == (4, 224, 224, 3) and list(data.labels) == [0, 0, 1, 1]
+    seen = data.images[list(data.labels).index(0) + 1]  # (files sorted: tall.png, then wide.png)
+    assert (seen[..., 1] == 255).mean() > 0.95  # the green middle third, filling the crop
+    squashed = load_folder(tmp_path, size=(224, 224)).images[1]
+    assert (squashed[..., 1] == 255).mean() < 0.4  # what a plain resize did: all three thirds
+    (tmp_path / "a" / "tiny.png").unlink(missing_ok=True)
+    write_png(tmp_path / "a" / "tiny.png", np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(DatasetError, match="In class a, tiny.png"):
+        load_dataset("folder", tmp_path, train=False, prepare=lambda rgb: prepare(rgb, spec).model_view)

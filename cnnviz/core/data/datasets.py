@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,8 +166,11 @@ def load_cifar10(root: str | Path, train: bool, download: bool = False) -> Array
     return ArrayDataset(np.asarray(data.data, np.uint8), np.asarray(data.targets, np.int64), CIFAR_CLASSES, "cifar10")
 
 
-def load_folder(root: str | Path, size: tuple[int, int] | None = None, grey: bool = False) -> ArrayDataset:
-    """One sub-folder per class, every image read safely and resized to ``size`` (W, H)."""
+def load_folder(root: str | Path, size: tuple[int, int] | None = None, grey: bool = False,
+                prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> ArrayDataset:
+    """One sub-folder per class, every image read safely and resized to ``size`` (W, H); or, with
+    ``prepare``, turned into what a model sees (its own resize and crop: a model's ``prepare`` keeps the
+    aspect ratio where a plain resize would squash a photo to the model's square)."""
     import cv2
 
     from cnnviz.core.data.imageio import IMAGE_SUFFIXES, read_image
@@ -189,8 +193,12 @@ def load_folder(root: str | Path, size: tuple[int, int] | None = None, grey: boo
         for file in files:
             try:
                 rgb = read_image(file).rgb
+                if prepare is not None:
+                    images.append(prepare(rgb))
+                    labels.append(label)
+                    continue
             except CnnvizError as exc:
-                raise DatasetError(f"In class {name}: {exc}") from None
+                raise DatasetError(f"In class {name}, {file.name}: {exc}") from None
             if size is not None:
                 rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             images.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if grey else rgb)
@@ -217,8 +225,10 @@ def sample_photos() -> list[Path]:
 
 
 def load_dataset(name: str, root: str | Path | None, train: bool, download: bool = False,
-                 size: tuple[int, int] | None = None, grey: bool = False) -> ArrayDataset:
-    """Any dataset by name; ``root`` is required except for the shipped samples."""
+                 size: tuple[int, int] | None = None, grey: bool = False,
+                 prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> ArrayDataset:
+    """Any dataset by name; ``root`` is required except for the shipped samples. ``size``, ``grey`` and
+    ``prepare`` are for a folder of pictures (see load_folder)."""
     if name == "samples-mnist":
         return load_samples("mnist")
     if name == "samples-fashion":
@@ -231,7 +241,7 @@ def load_dataset(name: str, root: str | Path | None, train: bool, download: bool
         return load_cifar10(root, train, download)
     if name == "folder":
         split = Path(root) / ("train" if train else "test")
-        return load_folder(split if split.is_dir() else root, size, grey)
+        return load_folder(split if split.is_dir() else root, size, grey, prepare)
     raise DatasetError(f"Unknown dataset '{name}'; one of {', '.join(DATASETS)}.")
 
 
