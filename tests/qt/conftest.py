@@ -159,6 +159,7 @@ class FakeController(QObject):
     image_opened = Signal(str)
     dataset_loaded = Signal(object)
     predictions_ready = Signal(object)
+    sample_requested = Signal(int)
     session_opened = Signal(object)
     session_saved = Signal(str)
 

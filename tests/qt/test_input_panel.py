@@ -84,6 +84,10 @@ def test_a_dataset_sample_is_an_input(inputs, fake):
     source, rgb = fake.called("set_input")[-1]
     assert source == "dataset" and rgb.shape[:2] == data.images[0].shape[:2]
     assert "true label" in inputs.dataset_panel.truth.text()
+    fake.sample_requested.emit(7)  # (the Embedding view's click, through the controller)
+    source, rgb = fake.called("set_input")[-1]
+    assert source == "dataset" and np.array_equal(rgb[..., 0], data.images[7])
+    assert "(#7 of" in inputs.dataset_panel.position.text()
 
 
 # ---- through the real controller ----------------------------------------------------------------------
