@@ -150,3 +150,21 @@ def test_in_the_app_a_clicked_sample_is_the_input_and_the_dataset_tabs_sample(ap
     assert np.array_equal(image, data.images[index]) and label == int(data.labels[index])
     assert f"(#{index} of {len(data)})" in tab.position.text()
     assert np.array_equal(app.controller.current_input(), to_rgb_uint8(data.images[index]))
+
+
+def test_presenter_mode_enlarges_the_dots_the_star_and_the_text(panel, fake, lenet):
+    """On a projector the map's own items grow (the app's larger font does not reach pyqtgraph's), and go back."""
+    fake.change(view="embedding")
+    _run(fake, lenet, "embedding")
+    view = panel.view
+    dots = sorted(set(float(s) for s in view.scatter.data["size"]))
+    star, ticks = view.star.opts["size"], view.plotItem.getAxis("bottom").style["tickFont"].pointSizeF()
+    placed = view.current
+    fake.change(presenter=True)
+    assert sorted(set(float(s) for s in view.scatter.data["size"])) == pytest.approx([d * 1.6 for d in dots])
+    assert view.star.opts["size"] == pytest.approx(star * 1.6) and len(view.scatter.data) == len(view.map.points)
+    assert view.plotItem.getAxis("bottom").style["tickFont"].pointSizeF() == pytest.approx(ticks * 1.6)
+    assert view.current is placed  # (the star stays where it was)
+    fake.change(presenter=False)
+    assert sorted(set(float(s) for s in view.scatter.data["size"])) == pytest.approx(dots)
+    assert view.star.opts["size"] == pytest.approx(star)

@@ -96,6 +96,7 @@ class EmbeddingPanel(QWidget):
         controller.model_loaded.connect(self._model_loaded)
         controller.state_changed.connect(self._state_changed)
         controller.frame_ready.connect(self._frame)
+        self.view.set_presenter(controller.state.presenter)
 
     @property
     def shown(self) -> bool:
@@ -211,6 +212,8 @@ class EmbeddingPanel(QWidget):
             self.title.setText("The map is made when this view is shown.")
 
     def _state_changed(self, state: ViewState, old: ViewState) -> None:
+        if state.presenter != old.presenter:
+            self.view.set_presenter(state.presenter)
         if state.view == "embedding" and old.view != "embedding":
             if self.stale:
                 self.request()

@@ -7,12 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
 
 from cnnviz.core.teach.embedding import EmbeddingMap, Placement
 from cnnviz.core.teach.embedding_drawing import class_colour
 
 GOLD = (245, 180, 0)
+PRESENTER = 1.6  # presenter mode draws the dots, the star and the text this much larger (as the graph does)
+TEXT_PT = 9.0  # the legend's and the axes' type, in points, before that
 
 
 class EmbeddingView(pg.PlotWidget):
@@ -24,7 +27,7 @@ class EmbeddingView(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.plotItem.setAspectLocked(True)
         self.plotItem.hideButtons()
-        self.legend = self.plotItem.addLegend(offset=(8, 8), labelTextColor="k")
+        self.legend = self.plotItem.addLegend(offset=(8, 8), labelTextColor="k", brush=(255, 255, 255, 210))
         self.scatter = pg.ScatterPlotItem(hoverable=True, tip=None, pxMode=True)
         self.ring = pg.ScatterPlotItem(pxMode=True, symbol="o", size=14, brush=None, pen=pg.mkPen(GOLD, width=2))
         self.star = pg.ScatterPlotItem(pxMode=True, symbol="star", size=26, brush=pg.mkBrush(*GOLD),
@@ -37,6 +40,31 @@ class EmbeddingView(pg.PlotWidget):
         self.map: EmbeddingMap | None = None
         self.current: Placement | None = None
         self._hover = -1
+        self.scale = 1.0
+        self._style()
+
+    def set_presenter(self, on: bool) -> None:
+        """Dots, star, legend and axes larger for a projector: the app's larger font does not reach
+        pyqtgraph's items, which size themselves in pixels and points of their own."""
+        scale = PRESENTER if on else 1.0
+        if scale != self.scale:
+            self.scale = scale
+            self._style()
+            current = self.current
+            self.set_map(self.map)
+            self.set_current(current)
+
+    def _style(self) -> None:
+        scale = self.scale
+        self.ring.setSize(14 * scale)
+        self.star.setSize(26 * scale)
+        self.legend.setLabelTextSize(f"{TEXT_PT * scale:.0f}pt")
+        font = QFont(self.font())
+        font.setPointSizeF(TEXT_PT * scale)
+        for side in ("bottom", "left"):
+            axis = self.plotItem.getAxis(side)
+            axis.setStyle(tickFont=font)
+            axis.label.setFont(font)
 
     def set_map(self, emb: EmbeddingMap | None) -> None:
         self.map = emb
@@ -50,15 +78,17 @@ class EmbeddingView(pg.PlotWidget):
         pens = [pg.mkPen(class_colour(label), width=2) if bad else pg.mkPen(None)
                 for label, bad in zip(emb.labels, wrong, strict=True)]
         self.scatter.setData(pos=emb.points, data=np.arange(len(emb.points)), brush=brushes, pen=pens,
-                             symbol=["x" if bad else "o" for bad in wrong], size=[11 if bad else 7 for bad in wrong])
+                             symbol=["x" if bad else "o" for bad in wrong],
+                             size=[(11 if bad else 7) * self.scale for bad in wrong])
         for label in sorted(set(int(v) for v in emb.labels)):
             name = emb.class_names[label] if label < len(emb.class_names) else f"class {label}"
-            self.legend.addItem(pg.ScatterPlotItem(symbol="o", size=9, brush=pg.mkBrush(*class_colour(label)),
-                                                   pen=pg.mkPen(None)), name)
+            self.legend.addItem(pg.ScatterPlotItem(symbol="o", size=9 * self.scale,
+                                                   brush=pg.mkBrush(*class_colour(label)), pen=pg.mkPen(None)), name)
         if wrong.any():
-            self.legend.addItem(pg.ScatterPlotItem(symbol="x", size=11, brush=pg.mkBrush(90, 90, 90)),
+            self.legend.addItem(pg.ScatterPlotItem(symbol="x", size=11 * self.scale, brush=pg.mkBrush(90, 90, 90)),
                                 f"misclassified ({int(wrong.sum())})")
-        self.legend.addItem(pg.ScatterPlotItem(symbol="star", size=16, brush=pg.mkBrush(*GOLD), pen=pg.mkPen("k")),
+        self.legend.addItem(pg.ScatterPlotItem(symbol="star", size=16 * self.scale, brush=pg.mkBrush(*GOLD),
+                                               pen=pg.mkPen("k")),
                             "the current input")
         axis = "PCA" if emb.method == "pca" else ("t-SNE" if emb.method == "tsne" else emb.method.upper())
         shares = emb.explained_variance
