@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
 WAIT = 60_000
 
 
@@ -115,3 +117,20 @@ def torch_equal(a, b) -> bool:  # noqa: ANN001
     import torch
 
     return a.shape == b.shape and bool(torch.equal(a.float().cpu(), b.float().cpu()))
+
+
+def test_presenter_mode_enlarges_the_pictures_and_puts_the_controls_in_two_rows(panel, fake, lenet):
+    fake.change(view="attack")
+    _run(fake, lenet)
+    side = panel.pictures[0].width()
+    row_y = panel.method.geometry().y()
+    assert panel.use_button.geometry().y() == pytest.approx(row_y, abs=12)  # one row
+    fake.change(presenter=True)
+    QApplication.processEvents()  # (the layout's new geometry)
+    assert panel.pictures[0].width() == round(side * 1.3) and panel.pictures[0].pixmap().width() == round(side * 1.3)
+    assert panel.use_button.geometry().y() > panel.method.geometry().bottom()  # the second row
+    assert not panel.pictures[2].pixmap().isNull()
+    fake.change(presenter=False)
+    QApplication.processEvents()
+    assert panel.pictures[0].width() == side and panel.pictures[0].pixmap().width() == side
+    assert panel.use_button.geometry().y() == pytest.approx(panel.method.geometry().y(), abs=12)

@@ -39,6 +39,7 @@ CAPTION = ("Adversarial inputs: every pixel is nudged by at most \u03b5 (in pixe
            "amplified 1/\u03b5 times (red: lighter, blue: darker). \"Use as input\" sends the adversarial input to "
            "every view: watch in which stage the network changes its mind.")
 PICTURE = 190  # px: each of the three pictures
+PRESENTER = 1.3  # their size in presenter mode (larger, the captions and bars no longer fit a 1080p screen)
 
 
 def _top(probabilities: tuple[float, ...], result: AttackResult, k: int = 5) -> list[tuple[str, float]]:
@@ -77,10 +78,15 @@ class AttackPanel(QWidget):
         self.progress.setRange(0, 100)
         self.progress.setMaximumWidth(160)
         self.progress.hide()
-        bar = QHBoxLayout()
-        for widget in (self.method, QLabel("\u03b5"), self.eps, self.eps_label, self.steps, QLabel("towards"),
-                       self.target, self.use_button, self.progress):
-            bar.addWidget(widget)
+        self.eps.setMinimumWidth(110)
+        self._row, self._second_row = QHBoxLayout(), QHBoxLayout()
+        for widget in (self.method, QLabel("\u03b5"), self.eps, self.eps_label):
+            self._row.addWidget(widget)
+        self._moving = (self.steps, QLabel("towards"), self.target, self.use_button, self.progress)
+        for widget in self._moving:
+            self._row.addWidget(widget)
+        self._second_row.addStretch(1)
+        self.side = PICTURE  # px: the pictures' side (larger in presenter mode)
         self.pictures = [QLabel() for _ in range(3)]
         self.titles = [QLabel(t) for t in ("the input", "the change, amplified", "the adversarial input")]
         self.before = SoftmaxBars()
@@ -105,11 +111,14 @@ class AttackPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.caption)
-        layout.addLayout(bar)
+        layout.addLayout(self._row)
+        layout.addLayout(self._second_row)
         layout.addLayout(grid)
         layout.addStretch(1)
         self.result: AttackResult | None = None
         self.attacks_asked = 0  # attack jobs sent (tests count work asked for)
+        if controller.state.presenter:
+            self.set_presenter(True)
         self._generation = 0
         self.progressed.connect(self._progressed)
         self.eps.valueChanged.connect(self._eps_changed)
@@ -199,7 +208,7 @@ class AttackPanel(QWidget):
         self.result = result
         for label, picture in zip(self.pictures, (clean_picture(result), perturbation_picture(result),
                                                   adversarial_picture(result)), strict=True):
-            label.setPixmap(to_pixmap(picture).scaled(PICTURE, PICTURE, Qt.AspectRatioMode.KeepAspectRatio,
+            label.setPixmap(to_pixmap(picture).scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
                                                       Qt.TransformationMode.FastTransformation))
         self.before.set_top(_top(result.before, result))
         self.after.set_top(_top(result.after, result))
@@ -243,8 +252,25 @@ class AttackPanel(QWidget):
         if state.view == "attack" and old.view != "attack":
             self.request()
         if state.presenter != old.presenter:
-            for bars in (self.before, self.after):
-                bars.set_presenter(state.presenter)
+            self.set_presenter(state.presenter)
+
+    def set_presenter(self, on: bool) -> None:
+        """On a projector: the pictures 1.3x larger, and the controls in two rows (in one, the larger type
+        squeezed the slider and cut the menus' names)."""
+        for bars in (self.before, self.after):
+            bars.set_presenter(on)
+        for widget in self._moving:
+            self._row.removeWidget(widget)
+            self._second_row.removeWidget(widget)
+            if on:
+                self._second_row.insertWidget(self._second_row.count() - 1, widget)  # (before its stretch)
+            else:
+                self._row.addWidget(widget)
+        self.side = round(PICTURE * (PRESENTER if on else 1.0))
+        for picture in self.pictures:
+            picture.setFixedSize(self.side, self.side)
+        if self.result is not None:
+            self.show_result(self.result)
 
     def _details(self, _result: FrameResult) -> None:
         """A new input: attack it (not the adversarial input itself, once it is the input)."""
