@@ -39,7 +39,7 @@ CAPTION = ("Adversarial inputs: every pixel is nudged by at most \u03b5 (in pixe
            "amplified 1/\u03b5 times (red: lighter, blue: darker). \"Use as input\" sends the adversarial input to "
            "every view: watch in which stage the network changes its mind.")
 PICTURE = 190  # px: each of the three pictures
-PRESENTER = 1.3  # their size in presenter mode (larger, the captions and bars no longer fit a 1080p screen)
+PRESENTER = 1.3  # their size in presenter mode (at 1.6 they overlapped their titles in an 863 px high window)
 
 
 def _top(probabilities: tuple[float, ...], result: AttackResult, k: int = 5) -> list[tuple[str, float]]:

@@ -109,9 +109,13 @@ class DatasetPanel(QWidget):
         if on:
             self.scan_requested.emit()
         elif self.data is not None:
-            self.scan_note.clear()
-            self.order = np.arange(len(self.data))
+            self._every_sample()
             self._show()
+
+    def _every_sample(self) -> None:
+        assert self.data is not None
+        self.scan_note.clear()
+        self.order = np.arange(len(self.data))
 
     def previous(self) -> None:
         self._step(-1)
@@ -133,8 +137,7 @@ class DatasetPanel(QWidget):
             self.misclassified.blockSignals(True)  # (unchecking would show the first sample on the way)
             self.misclassified.setChecked(False)
             self.misclassified.blockSignals(False)
-            self.scan_note.clear()
-            self.order = np.arange(len(self.data))
+            self._every_sample()
             where = np.array([index])
         self.index = int(where[0])
         self._show()
